@@ -1,0 +1,23 @@
+//! The contract between `sfc` and `sfvm`: the instruction set and the `.sfbc` module format.
+//!
+//! The compiler produces one [`Segment`] per party and writes them, with debug information, into
+//! a chunked module ([`write_module`]). The VM opens a module ([`ModuleFile::open`]), which checks
+//! the magic, the format version, the header hash and every chunk's bounds before anything else,
+//! and then reads only the chunks it needs, verifying each chunk's hash as it goes.
+//!
+//! Nothing in this crate knows about protocols or source syntax; it is data and its validation.
+#![forbid(unsafe_code)]
+
+mod dim;
+mod instr;
+mod module;
+
+pub use dim::{display_shape, Dim, Shape, SymId};
+pub use instr::{BinOp, DType, Instr, Literal, PartyId, Reg, Segment, InputDecl, Seq};
+pub use module::{
+    write_module, ChunkEntry, ChunkKind, DebugInfo, Header, LoadError, ModuleFile, SourceLoc,
+    WriteError, FORMAT_VERSION, MAGIC, DEFAULT_CHUNK_LIMIT,
+};
+
+/// Number of bits of the secret-sharing ring: every share is an element of Z_2^128.
+pub const RING_BITS: u32 = 128;

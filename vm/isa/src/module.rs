@@ -1,0 +1,446 @@
+//! The `.sfbc` module file: a fixed preamble, a bincode header with the chunk table, then chunks.
+//!
+//! ```text
+//! offset 0   8 bytes   magic  "SFBC\0\r\n\x1a"
+//! offset 8   u32 LE    format version
+//! offset 12  u64 LE    header length H
+//! offset 20  H bytes   header (bincode, fixed-width integers): module hash, parties, ring and
+//!                      fraction bits, symbols, chunk table (kind, party, offset, length, hash)
+//! then       chunks    each a bincode value; its BLAKE3 hash is in the chunk table
+//! ```
+//!
+//! The module hash is BLAKE3 over the header with the hash field zeroed; since the header holds
+//! every chunk's hash, it covers the whole file. Chunks are read on demand, so a party's VM reads
+//! only its own code chunk and the debug information.
+
+use crate::instr::{PartyId, Segment};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+pub const MAGIC: [u8; 8] = *b"SFBC\0\r\n\x1a";
+pub const FORMAT_VERSION: u32 = 1;
+/// No chunk is larger than this unless the compiler is told otherwise.
+pub const DEFAULT_CHUNK_LIMIT: u64 = 64 << 20;
+const PREAMBLE: u64 = 20;
+/// A header larger than this is not one the compiler wrote.
+const HEADER_LIMIT: u64 = 16 << 20;
+/// Bincode refuses to allocate more than this for one decoded chunk.
+const DECODE_LIMIT: usize = 1 << 32;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ChunkKind {
+    /// One party's segment.
+    Code,
+    /// Source text and locations, for error messages that name the `.sf` line.
+    Debug,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkEntry {
+    pub kind: ChunkKind,
+    pub party: Option<PartyId>,
+    pub offset: u64,
+    pub len: u64,
+    pub hash: [u8; 32],
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Header {
+    pub module_hash: [u8; 32],
+    pub parties: Vec<String>,
+    pub ring_bits: u32,
+    pub frac_bits: u32,
+    /// Names of the shape symbols (`n`, `d`), indexed by `SymId`.
+    pub symbols: Vec<String>,
+    pub chunks: Vec<ChunkEntry>,
+}
+
+impl Header {
+    /// The hex form of the module hash, as parties compare it.
+    pub fn hash_hex(&self) -> String {
+        self.module_hash.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    fn compute_hash(&self) -> [u8; 32] {
+        let mut copy = self.clone();
+        copy.module_hash = [0; 32];
+        let bytes = encode(&copy).unwrap_or_default();
+        *blake3::hash(&bytes).as_bytes()
+    }
+
+    fn chunk_name(&self, index: usize) -> String {
+        let entry = &self.chunks[index];
+        let what = match entry.kind {
+            ChunkKind::Code => "code",
+            ChunkKind::Debug => "debug-info",
+        };
+        match entry.party.and_then(|p| self.parties.get(p as usize)) {
+            Some(party) => format!("chunk {index} ({what}, party {party})"),
+            None => format!("chunk {index} ({what})"),
+        }
+    }
+}
+
+/// A source location, as the debug info stores it for each instruction.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceLoc {
+    pub line: u32,
+    pub col: u32,
+    pub end_line: u32,
+    pub end_col: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DebugInfo {
+    pub file: String,
+    pub source: String,
+    pub locs: Vec<SourceLoc>,
+}
+
+impl DebugInfo {
+    /// `file.sf:12` for a location index, or the file alone when the index is unknown.
+    pub fn describe(&self, loc: u32) -> String {
+        match self.locs.get(loc as usize) {
+            Some(l) => format!("{}:{}", self.file, l.line),
+            None => self.file.clone(),
+        }
+    }
+
+    /// The text of the source line of a location, trimmed.
+    pub fn line_text(&self, loc: u32) -> Option<&str> {
+        let l = self.locs.get(loc as usize)?;
+        self.source.lines().nth(l.line.checked_sub(1)? as usize).map(str::trim)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("cannot write {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{what} is {size} bytes, over the chunk limit of {limit} bytes; raise --chunk-size")]
+    ChunkTooLarge { what: String, size: u64, limit: u64 },
+    #[error("cannot encode {what}: {message}")]
+    Encode { what: String, message: String },
+}
+
+/// Everything that can be wrong with a module file. Each names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path} is not an sfbc module (wrong magic bytes); compile it with `sfc compile`")]
+    BadMagic { path: PathBuf },
+    #[error("{path} is module format version {found}, but this sfvm reads version {supported}; recompile it with the matching sfc")]
+    Version { path: PathBuf, found: u32, supported: u32 },
+    #[error("{path} is truncated: {what} ends at byte {end}, but the file has {size} bytes")]
+    Truncated { path: PathBuf, what: String, end: u64, size: u64 },
+    #[error("{path}: the header is corrupted ({detail})")]
+    HeaderCorrupt { path: PathBuf, detail: String },
+    #[error("{path}: {chunk} is corrupted (its hash does not match the chunk table)")]
+    ChunkCorrupt { path: PathBuf, chunk: String },
+    #[error("{path}: {chunk} cannot be decoded ({detail})")]
+    ChunkDecode { path: PathBuf, chunk: String, detail: String },
+    #[error("{path} has no {what}")]
+    Missing { path: PathBuf, what: String },
+}
+
+fn config() -> impl bincode::config::Config {
+    bincode::config::standard().with_fixed_int_encoding().with_limit::<DECODE_LIMIT>()
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, bincode::error::EncodeError> {
+    bincode::serde::encode_to_vec(value, config())
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    match bincode::serde::decode_from_slice::<T, _>(bytes, config()) {
+        Ok((value, used)) if used == bytes.len() => Ok(value),
+        Ok((_, used)) => Err(format!("{} trailing bytes", bytes.len() - used)),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Writes a module atomically: to a temporary file beside `path`, then renamed into place.
+pub fn write_module(
+    path: &Path,
+    parties: Vec<String>,
+    frac_bits: u32,
+    symbols: Vec<String>,
+    segments: &[Segment],
+    debug: &DebugInfo,
+    chunk_limit: u64,
+) -> Result<Header, WriteError> {
+    let mut bodies: Vec<(ChunkKind, Option<PartyId>, Vec<u8>)> = Vec::new();
+    let enc_err = |what: &str, e: bincode::error::EncodeError| WriteError::Encode {
+        what: what.to_string(),
+        message: e.to_string(),
+    };
+    for seg in segments {
+        let what = format!("the code of party {}", parties.get(seg.party as usize).map_or("?", |s| s));
+        bodies.push((ChunkKind::Code, Some(seg.party), encode(seg).map_err(|e| enc_err(&what, e))?));
+    }
+    bodies.push((ChunkKind::Debug, None, encode(debug).map_err(|e| enc_err("debug info", e))?));
+    for (kind, party, body) in &bodies {
+        if body.len() as u64 > chunk_limit {
+            let what = match (kind, party) {
+                (ChunkKind::Code, Some(p)) => format!("the code chunk of party {}", parties[*p as usize]),
+                _ => "the debug-info chunk".to_string(),
+            };
+            return Err(WriteError::ChunkTooLarge { what, size: body.len() as u64, limit: chunk_limit });
+        }
+    }
+
+    let mut header = Header {
+        module_hash: [0; 32],
+        parties,
+        ring_bits: crate::RING_BITS,
+        frac_bits,
+        symbols,
+        chunks: bodies
+            .iter()
+            .map(|(kind, party, body)| ChunkEntry {
+                kind: *kind,
+                party: *party,
+                offset: 0,
+                len: body.len() as u64,
+                hash: *blake3::hash(body).as_bytes(),
+            })
+            .collect(),
+    };
+    // The header's encoded size does not depend on the offsets (fixed-width integers).
+    let header_len = encode(&header).map_err(|e| enc_err("header", e))?.len() as u64;
+    let mut offset = PREAMBLE + header_len;
+    for entry in &mut header.chunks {
+        entry.offset = offset;
+        offset += entry.len;
+    }
+    header.module_hash = header.compute_hash();
+    let header_bytes = encode(&header).map_err(|e| enc_err("header", e))?;
+    debug_assert_eq!(header_bytes.len() as u64, header_len);
+
+    let io = |source| WriteError::Io { path: path.to_path_buf(), source };
+    let tmp = path.with_extension("sfbc.tmp");
+    let result = (|| {
+        let mut f = std::io::BufWriter::new(File::create(&tmp)?);
+        f.write_all(&MAGIC)?;
+        f.write_all(&FORMAT_VERSION.to_le_bytes())?;
+        f.write_all(&header_len.to_le_bytes())?;
+        f.write_all(&header_bytes)?;
+        for (_, _, body) in &bodies {
+            f.write_all(body)?;
+        }
+        f.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(e));
+    }
+    Ok(header)
+}
+
+/// An open module whose preamble, header and chunk table have been validated.
+pub struct ModuleFile {
+    path: PathBuf,
+    file: File,
+    pub header: Header,
+}
+
+impl ModuleFile {
+    pub fn open(path: &Path) -> Result<ModuleFile, LoadError> {
+        let io = |source| LoadError::Io { path: path.to_path_buf(), source };
+        let mut file = File::open(path).map_err(io)?;
+        let size = file.metadata().map_err(io)?.len();
+        let truncated = |what: &str, end: u64| LoadError::Truncated {
+            path: path.to_path_buf(),
+            what: what.to_string(),
+            end,
+            size,
+        };
+        let mut preamble = [0u8; PREAMBLE as usize];
+        let n = read_up_to(&mut file, &mut preamble).map_err(io)?;
+        if n < 8 || preamble[..8] != MAGIC {
+            return Err(LoadError::BadMagic { path: path.to_path_buf() });
+        }
+        if n < PREAMBLE as usize {
+            return Err(truncated("the preamble", PREAMBLE));
+        }
+        let version = u32::from_le_bytes(preamble[8..12].try_into().unwrap_or_default());
+        if version != FORMAT_VERSION {
+            return Err(LoadError::Version { path: path.to_path_buf(), found: version, supported: FORMAT_VERSION });
+        }
+        let header_len = u64::from_le_bytes(preamble[12..20].try_into().unwrap_or_default());
+        let corrupt = |detail: String| LoadError::HeaderCorrupt { path: path.to_path_buf(), detail };
+        if header_len > HEADER_LIMIT {
+            return Err(corrupt(format!("header length {header_len} is implausible")));
+        }
+        if PREAMBLE + header_len > size {
+            return Err(truncated("the header", PREAMBLE + header_len));
+        }
+        let mut bytes = vec![0u8; header_len as usize];
+        file.read_exact(&mut bytes).map_err(io)?;
+        let header: Header = decode(&bytes).map_err(corrupt)?;
+        if header.compute_hash() != header.module_hash {
+            return Err(corrupt("module hash does not match".to_string()));
+        }
+        if header.ring_bits != crate::RING_BITS || header.frac_bits == 0 || header.frac_bits >= 64 {
+            return Err(corrupt(format!(
+                "ring of {} bits with {} fraction bits is not supported",
+                header.ring_bits, header.frac_bits
+            )));
+        }
+        for (i, c) in header.chunks.iter().enumerate() {
+            let end = c.offset.checked_add(c.len).ok_or_else(|| corrupt(format!("chunk {i} has an impossible extent")))?;
+            if c.offset < PREAMBLE + header_len {
+                return Err(corrupt(format!("{} overlaps the header", header.chunk_name(i))));
+            }
+            if c.party.is_some_and(|p| p as usize >= header.parties.len()) {
+                return Err(corrupt(format!("chunk {i} names a party that does not exist")));
+            }
+            if end > size {
+                return Err(truncated(&header.chunk_name(i), end));
+            }
+        }
+        Ok(ModuleFile { path: path.to_path_buf(), file, header })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Reads, verifies and decodes chunk `index`.
+    fn chunk<T: DeserializeOwned>(&mut self, index: usize) -> Result<T, LoadError> {
+        let entry = self.header.chunks[index].clone();
+        let io = |source| LoadError::Io { path: self.path.clone(), source };
+        self.file.seek(SeekFrom::Start(entry.offset)).map_err(io)?;
+        let mut body = vec![0u8; entry.len as usize];
+        self.file.read_exact(&mut body).map_err(io)?;
+        if *blake3::hash(&body).as_bytes() != entry.hash {
+            return Err(LoadError::ChunkCorrupt { path: self.path.clone(), chunk: self.header.chunk_name(index) });
+        }
+        decode(&body).map_err(|detail| LoadError::ChunkDecode {
+            path: self.path.clone(),
+            chunk: self.header.chunk_name(index),
+            detail,
+        })
+    }
+
+    fn find(&self, kind: ChunkKind, party: Option<PartyId>) -> Option<usize> {
+        self.header.chunks.iter().position(|c| c.kind == kind && c.party == party)
+    }
+
+    /// The segment of `party`, and nothing of any other party's.
+    pub fn segment(&mut self, party: PartyId) -> Result<Segment, LoadError> {
+        let index = self.find(ChunkKind::Code, Some(party)).ok_or_else(|| LoadError::Missing {
+            path: self.path.clone(),
+            what: format!("code for party {party}"),
+        })?;
+        let seg: Segment = self.chunk(index)?;
+        if seg.party != party {
+            return Err(LoadError::ChunkDecode {
+                path: self.path.clone(),
+                chunk: self.header.chunk_name(index),
+                detail: format!("it holds the segment of party {}", seg.party),
+            });
+        }
+        Ok(seg)
+    }
+
+    pub fn debug_info(&mut self) -> Result<DebugInfo, LoadError> {
+        let index = self.find(ChunkKind::Debug, None).ok_or_else(|| LoadError::Missing {
+            path: self.path.clone(),
+            what: "debug info".to_string(),
+        })?;
+        self.chunk(index)
+    }
+}
+
+fn read_up_to(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read(&mut buf[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::instr::{Instr, Literal};
+
+    fn sample(dir: &Path) -> PathBuf {
+        let path = dir.join("m.sfbc");
+        let seg = |party| Segment {
+            party,
+            inputs: vec![],
+            n_regs: 1,
+            code: vec![Instr::Const { dst: 0, value: Literal::Fix(1.5) }],
+            locs: vec![0],
+        };
+        let debug = DebugInfo {
+            file: "m.sf".into(),
+            source: "let a = 1.5;\n".into(),
+            locs: vec![SourceLoc { line: 1, col: 1, end_line: 1, end_col: 12 }],
+        };
+        write_module(&path, vec!["alice".into(), "bob".into()], 40, vec![], &[seg(0), seg(1)], &debug, DEFAULT_CHUNK_LIMIT)
+            .expect("write");
+        path
+    }
+
+    fn tempdir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("sf-isa-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&d).expect("tempdir");
+        d
+    }
+
+    #[test]
+    fn round_trip() {
+        let dir = tempdir("rt");
+        let path = sample(&dir);
+        let mut m = ModuleFile::open(&path).expect("open");
+        assert_eq!(m.header.parties, vec!["alice", "bob"]);
+        assert_eq!(m.segment(1).expect("segment").party, 1);
+        assert_eq!(m.debug_info().expect("debug").file, "m.sf");
+    }
+
+    #[test]
+    fn every_flipped_byte_is_rejected() {
+        let dir = tempdir("flip");
+        let path = sample(&dir);
+        let good = std::fs::read(&path).expect("read");
+        let bad_path = dir.join("bad.sfbc");
+        for i in 0..good.len() {
+            let mut bytes = good.clone();
+            bytes[i] ^= 0x40;
+            std::fs::write(&bad_path, &bytes).expect("write");
+            let result = ModuleFile::open(&bad_path).and_then(|mut m| {
+                m.segment(0)?;
+                m.segment(1)?;
+                m.debug_info()
+            });
+            let err = result.expect_err(&format!("flipped byte {i} was accepted"));
+            assert!(err.to_string().contains("bad.sfbc"), "{err}");
+        }
+    }
+
+    #[test]
+    fn truncation_and_version_are_named() {
+        let dir = tempdir("trunc");
+        let path = sample(&dir);
+        let good = std::fs::read(&path).expect("read");
+        let bad = dir.join("t.sfbc");
+        std::fs::write(&bad, &good[..good.len() - 3]).expect("write");
+        let err = ModuleFile::open(&bad).err().expect("truncated accepted").to_string();
+        assert!(err.contains("truncated"), "{err}");
+        let mut v = good.clone();
+        v[8] = 9;
+        std::fs::write(&bad, &v).expect("write");
+        let err = ModuleFile::open(&bad).err().expect("version accepted").to_string();
+        assert!(err.contains("version 9"), "{err}");
+    }
+}
