@@ -1,1 +1,138 @@
-fn main(){}
+//! The `sfc` command line.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use sfc::driver::{self, Failure};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "sfc", version, about = "Compiler for .sf, the party-annotated language for secure multi-party computation")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Compiles a program into a module (.sfbc) that `sfvm run` executes.
+    Compile {
+        /// The .sf source file.
+        file: PathBuf,
+        /// Where to write the module [default: FILE with extension .sfbc].
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Print an intermediate form instead of writing the module.
+        #[arg(long, value_enum)]
+        emit: Option<Emit>,
+        /// Fraction bits of fixed-point numbers in the 128-bit ring.
+        #[arg(long, default_value_t = driver::DEFAULT_FRAC_BITS, value_parser = clap::value_parser!(u32).range(8..=62))]
+        fxp_bits: u32,
+        /// Largest size in bytes of any chunk in the module.
+        #[arg(long, default_value_t = sf_isa::DEFAULT_CHUNK_LIMIT)]
+        chunk_size: u64,
+    },
+    /// Checks a program and prints its diagnostics, writing nothing.
+    Check {
+        file: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Emit {
+    /// The typed dataflow IR after placement (one node a line).
+    Ir,
+    /// One segment per party, with sequence numbers of every exchange.
+    Segments,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(code) => code,
+    }
+}
+
+fn read_source(file: &Path) -> Result<String, ExitCode> {
+    std::fs::read_to_string(file).map_err(|e| {
+        eprintln!("error: cannot read {}: {e}", file.display());
+        ExitCode::from(2)
+    })
+}
+
+fn report(name: &str, source: &str, diagnostics: Vec<sfc::diagnostics::Diagnostic>) -> usize {
+    let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+    for d in diagnostics {
+        eprintln!("{:?}", driver::render(name, source, d));
+    }
+    errors
+}
+
+fn run(command: Command) -> Result<(), ExitCode> {
+    match command {
+        Command::Check { file } => {
+            let source = read_source(&file)?;
+            let name = file.display().to_string();
+            let (_, diagnostics) = driver::check(&source);
+            let errors = report(&name, &source, diagnostics);
+            if errors > 0 {
+                eprintln!("error: {name}: {errors} error{}", if errors == 1 { "" } else { "s" });
+                return Err(ExitCode::FAILURE);
+            }
+            Ok(())
+        }
+        Command::Compile { file, output, emit, fxp_bits, chunk_size } => {
+            let source = read_source(&file)?;
+            let name = file.display().to_string();
+            let compiled = match driver::compile(&name, &source) {
+                Ok(c) => c,
+                Err(Failure::Diagnostics(d)) => {
+                    let errors = report(&name, &source, d);
+                    eprintln!("error: could not compile {name}: {errors} error{}", if errors == 1 { "" } else { "s" });
+                    return Err(ExitCode::FAILURE);
+                }
+                Err(Failure::Bug(errors)) => {
+                    for e in errors {
+                        eprintln!("internal compiler error: {e}");
+                    }
+                    eprintln!("this is a bug in sfc; please report it with the program that triggered it");
+                    return Err(ExitCode::from(101));
+                }
+            };
+            report(&name, &source, compiled.warnings.clone());
+            match emit {
+                Some(Emit::Ir) => {
+                    print!("{}", compiled.ir.to_text(&name, &source));
+                    return Ok(());
+                }
+                Some(Emit::Segments) => {
+                    print!("{}", sfc::partition::to_text(&compiled.ir, &compiled.partition));
+                    return Ok(());
+                }
+                None => {}
+            }
+            let out = output.unwrap_or_else(|| file.with_extension("sfbc"));
+            let header = sf_isa::write_module(
+                &out,
+                compiled.ir.parties.clone(),
+                fxp_bits,
+                compiled.ir.symbols.clone(),
+                &compiled.segments,
+                &compiled.debug,
+                chunk_size,
+            )
+            .map_err(|e| {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            })?;
+            eprintln!(
+                "compiled {name} -> {} ({} parties, {} instructions, module {})",
+                out.display(),
+                header.parties.len(),
+                compiled.segments.iter().map(|s| s.code.len()).sum::<usize>(),
+                &header.hash_hex()[..16]
+            );
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,32 @@
+//! Makes every placement crossing explicit: a secret op that reads a private value gets a `share`
+//! of it in between (one per private value, however many secret ops read it).
+
+use crate::ir::{Ir, NodeId, Op, Placement, Type};
+use std::collections::HashMap;
+
+pub fn run(ir: &mut Ir) {
+    let mut shares: HashMap<NodeId, NodeId> = HashMap::new();
+    for user in ir.schedule() {
+        let node = ir.node(user);
+        if node.ty.placement != Placement::Secret || node.op.is_communication() {
+            continue;
+        }
+        for (index, operand) in ir.operands(user).into_iter().enumerate() {
+            let src = ir.node(operand);
+            if !matches!(src.ty.placement, Placement::Party(_)) {
+                continue;
+            }
+            let share = match shares.get(&operand) {
+                Some(&s) => s,
+                None => {
+                    let ty = Type { placement: Placement::Secret, ..src.ty.clone() };
+                    let span = src.span;
+                    let s = ir.add(Op::Share, ty, span, &[operand]);
+                    shares.insert(operand, s);
+                    s
+                }
+            };
+            ir.replace_operand(user, index as u32, share);
+        }
+    }
+}
