@@ -49,7 +49,7 @@ fn segment(ir: &Ir, seg: &PartySegment, locs: &mut Locs) -> Segment {
         let src = operands.first().copied().unwrap_or(0);
         let (dtype, shape) = (node.ty.dtype, node.ty.shape.clone());
         let instr = match step.role {
-            Role::ShareOwn => Instr::ShareOwn { dst, src },
+            Role::ShareOwn => Instr::ShareOwn { dst, src, shape },
             Role::ShareRecv { owner } => Instr::ShareRecv { dst, owner, dtype, shape },
             Role::RevealSend { to } => Instr::RevealSend { src, to, seq },
             Role::RevealRecv => Instr::RevealRecv { dst, src, seq },

@@ -38,12 +38,11 @@ pub struct PartySegment {
     pub steps: Vec<Step>,
 }
 
-/// Whether a compute step on secrets exchanges messages (a Beaver multiplication).
+/// Whether a compute step on secrets may exchange messages: a Beaver multiplication, or the
+/// truncation after a fixed-point product, which takes a round for three or more parties.
 fn needs_round(ir: &Ir, node: NodeId) -> bool {
     let n = ir.node(node);
-    matches!(n.op, Op::Binary(BinOp::Mul | BinOp::MatMul))
-        && n.ty.placement == Placement::Secret
-        && ir.operands(node).iter().all(|&o| ir.node(o).ty.placement == Placement::Secret)
+    matches!(n.op, Op::Binary(BinOp::Mul | BinOp::MatMul)) && n.ty.placement == Placement::Secret
 }
 
 pub fn partition(ir: &Ir) -> Vec<PartySegment> {

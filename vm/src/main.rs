@@ -1,1 +1,139 @@
-fn main(){}
+//! The `sfvm` command line.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use sf_isa::{display_shape, ModuleFile};
+use sfvm::error::VmError;
+use sfvm::io;
+use sfvm::run::{run_local, LocalParty, Mode, RunSpec};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+const TRUST: &str = "Trust: SEMI2K is secure against semi-honest parties. Beaver triples and truncation pairs come from a \
+trusted first party: the first party in `parties` derives every party's correlated randomness, so it could learn every \
+secret if it deviated from the protocol. In debug mode every secret can be inspected: it is a debugger, not a secure run. \
+See spec/protocol.md.";
+
+#[derive(Parser)]
+#[command(name = "sfvm", version, about = "Runs .sfbc modules under secure multi-party computation (SEMI2K over Z_2^128)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs a module: every party in this process (sim, debug).
+    #[command(after_help = TRUST)]
+    Run {
+        /// The module written by `sfc compile`.
+        module: PathBuf,
+        /// sim: one thread per party over in-memory links; debug: one thread, parties in
+        /// lockstep, the first error stops the run with its source line.
+        #[arg(long, value_enum, default_value_t = ModeArg::Sim)]
+        mode: ModeArg,
+        /// An input as PARTY.NAME=FILE.csv; repeat for each input.
+        #[arg(long = "input", value_name = "PARTY.NAME=FILE")]
+        inputs: Vec<String>,
+        /// Folder for outputs, written as DIR/<party>/<name>.csv.
+        #[arg(long, default_value = "out")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ModeArg {
+    Sim,
+    Debug,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run { module, mode, inputs, out } => {
+            let mode = match mode {
+                ModeArg::Sim => Mode::Sim,
+                ModeArg::Debug => Mode::Debug,
+            };
+            match run(module, mode, inputs, out) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(message) => {
+                    eprintln!("error: {message}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn run(module_path: PathBuf, mode: Mode, input_args: Vec<String>, out: PathBuf) -> Result<(), String> {
+    let mut module = ModuleFile::open(&module_path).map_err(|e| e.to_string())?;
+    let header = module.header.clone();
+    let debug = Arc::new(module.debug_info().map_err(|e| e.to_string())?);
+    let symbols = Arc::new(header.symbols.clone());
+
+    let mut files: BTreeMap<(usize, String), PathBuf> = BTreeMap::new();
+    for arg in &input_args {
+        let (key, file) = arg.split_once('=').ok_or_else(|| format!("--input {arg}: expected PARTY.NAME=FILE"))?;
+        let (party, name) = key.split_once('.').ok_or_else(|| format!("--input {arg}: expected PARTY.NAME=FILE, e.g. alice.x=data/x.csv"))?;
+        let p = header.parties.iter().position(|q| q == party).ok_or_else(|| {
+            format!("--input {arg}: unknown party `{party}`; the module's parties are {}", header.parties.join(", "))
+        })?;
+        if files.insert((p, name.to_string()), PathBuf::from(file)).is_some() {
+            return Err(format!("--input {key} is given twice"));
+        }
+    }
+
+    let mut parties = Vec::new();
+    for (p, party) in header.parties.iter().enumerate() {
+        let segment = module.segment(p as u16).map_err(|e| e.to_string())?;
+        let mut bindings = vec![None; symbols.len()];
+        let mut inputs = Vec::new();
+        for decl in &segment.inputs {
+            let path = files.remove(&(p, decl.name.clone())).ok_or_else(|| {
+                format!(
+                    "missing --input {party}.{}=FILE ({} declares it {}{} @{party})",
+                    decl.name,
+                    debug.describe(decl.loc),
+                    decl.dtype,
+                    if decl.shape.is_empty() { String::new() } else { display_shape(&decl.shape, &symbols) }
+                )
+            })?;
+            let table = io::read_csv(&path, decl.dtype).map_err(|e| e.to_string())?;
+            inputs.push(io::bind_input(decl, table, &symbols, &mut bindings).map_err(|e| e.to_string())?);
+        }
+        parties.push(LocalParty { segment, inputs, bindings });
+    }
+    if let Some(((p, name), _)) = files.into_iter().next() {
+        let party = &header.parties[p];
+        let known: Vec<String> = parties[p].segment.inputs.iter().map(|d| format!("{party}.{}", d.name)).collect();
+        let known = if known.is_empty() { format!("{party} has no inputs") } else { format!("the inputs of {party} are {}", known.join(", ")) };
+        return Err(format!("--input {party}.{name}: the program has no such input; {known}"));
+    }
+
+    let spec = RunSpec { parties: header.parties.clone(), frac_bits: header.frac_bits, symbols, debug };
+    let started = Instant::now();
+    let outcomes = run_local(&spec, parties, mode).map_err(|f| format!("{}: {}", f.party, f.error))?;
+    let elapsed = started.elapsed();
+
+    for (party, outcome) in header.parties.iter().zip(&outcomes) {
+        for (name, value) in &outcome.outputs {
+            let path = io::write_output(&out, party, name, value).map_err(|e: VmError| e.to_string())?;
+            eprintln!("  {:<28} {}", path.display(), sfvm::value::fmt_shape(value.shape()));
+        }
+    }
+    let sent: u64 = outcomes.iter().map(|o| o.traffic.bytes_sent).sum();
+    let rounds = outcomes.iter().map(|o| o.traffic.rounds).max().unwrap_or(0);
+    eprintln!(
+        "ran {} ({} parties, {} mode) in {:.3}s: {} bytes sent, {} rounds",
+        module_path.display(),
+        header.parties.len(),
+        if mode == Mode::Sim { "sim" } else { "debug" },
+        elapsed.as_secs_f64(),
+        sent,
+        rounds
+    );
+    Ok(())
+}

@@ -94,7 +94,7 @@ pub enum Instr {
     Cast { dst: Reg, a: Reg, to: DType },
     /// This party owns `src` and turns it into its share of a secret; the other parties run
     /// `ShareRecv`. No message is sent: the others' shares come from pairwise PRG seeds.
-    ShareOwn { dst: Reg, src: Reg },
+    ShareOwn { dst: Reg, src: Reg, shape: Shape },
     ShareRecv { dst: Reg, owner: PartyId, dtype: DType, shape: Shape },
     /// Sends this party's share of `src` to `to`, who runs `RevealRecv`.
     RevealSend { src: Reg, to: PartyId, seq: Seq },

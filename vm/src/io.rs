@@ -1,0 +1,145 @@
+//! Reading inputs (CSV) and writing outputs (CSV), with errors that name the file, row and column.
+//!
+//! A CSV input holds numbers separated by commas, one row a line, no header. It binds to the
+//! declared shape: a matrix row by row, a vector one value a line (or one row), a scalar one value.
+//! Outputs are written to a temporary file and renamed, so none is ever half-written.
+
+use crate::error::VmError;
+use crate::value::{fmt_shape, Plain};
+use ndarray::{ArrayD, IxDyn};
+use sf_isa::{display_shape, DType, InputDecl};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// A rectangular table of numbers as read from a file.
+pub struct Table {
+    pub path: PathBuf,
+    pub rows: usize,
+    pub cols: usize,
+    pub values: Values,
+}
+
+pub enum Values {
+    Fix(Vec<f64>),
+    Int(Vec<i64>),
+}
+
+pub fn read_csv(path: &Path, dtype: DType) -> Result<Table, VmError> {
+    let data_err = |message: String| VmError::Data { path: path.to_path_buf(), message };
+    let file = std::fs::File::open(path).map_err(|e| data_err(format!("cannot open: {e}")))?;
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).trim(csv::Trim::All).from_reader(file);
+    let mut cols = None;
+    let mut rows = 0;
+    let (mut fix, mut int) = (Vec::new(), Vec::new());
+    for record in reader.records() {
+        let record = record.map_err(|e| data_err(format!("cannot read: {e}")))?;
+        let row = record.position().map_or(rows + 1, |p| p.line() as usize);
+        if record.len() == 1 && record[0].is_empty() {
+            continue;
+        }
+        match cols {
+            None => cols = Some(record.len()),
+            Some(c) if c != record.len() => {
+                return Err(data_err(format!("row {row} has {} columns, but row 1 has {c}", record.len())));
+            }
+            _ => {}
+        }
+        for (i, field) in record.iter().enumerate() {
+            let bad = |what: &str| data_err(format!("row {row}, column {}: `{field}` is not {what}", i + 1));
+            match dtype {
+                DType::Fix => match field.parse::<f64>() {
+                    Ok(v) if v.is_finite() => fix.push(v),
+                    _ => return Err(bad("a finite number")),
+                },
+                DType::Int => int.push(field.parse::<i64>().map_err(|_| bad("an integer"))?),
+                DType::Bool => return Err(data_err("bool inputs are not supported yet".into())),
+            }
+        }
+        rows += 1;
+    }
+    let Some(cols) = cols else { return Err(data_err("the file is empty".into())) };
+    let values = if dtype == DType::Int { Values::Int(int) } else { Values::Fix(fix) };
+    Ok(Table { path: path.to_path_buf(), rows, cols, values })
+}
+
+/// Shapes a table as the input declaration says, binding shape symbols in `bindings`.
+pub fn bind_input(decl: &InputDecl, table: Table, symbols: &[String], bindings: &mut [Option<u64>]) -> Result<Plain, VmError> {
+    let declared = display_shape(&decl.shape, symbols);
+    let err = |message: String| VmError::Data { path: table.path.clone(), message };
+    let shape: Vec<usize> = match decl.shape.len() {
+        0 if table.rows * table.cols == 1 => vec![],
+        1 if table.cols == 1 => vec![table.rows],
+        1 if table.rows == 1 => vec![table.cols],
+        2 => vec![table.rows, table.cols],
+        0 | 1 => {
+            return Err(err(format!("has {} rows of {} values, but input `{}` is declared {}{declared}", table.rows, table.cols, decl.name, decl.dtype)))
+        }
+        _ => return Err(err(format!("input `{}` has rank {}; CSV holds rank 2 at most", decl.name, decl.shape.len()))),
+    };
+    for (axis, (dim, &actual)) in decl.shape.iter().zip(&shape).enumerate() {
+        match (dim.as_const(), dim.terms.as_slice()) {
+            (Some(c), _) if c as usize == actual => {}
+            (Some(c), _) => return Err(err(format!("axis {axis} has {actual} entries, but input `{}` is declared {declared} (expected {c})", decl.name))),
+            (None, [(sym, 1)]) if dim.constant == 0 => {
+                let slot = bindings.get_mut(*sym as usize).ok_or_else(|| VmError::Internal("symbol out of range".into()))?;
+                match *slot {
+                    Some(b) if b as usize != actual => {
+                        let name = symbols.get(*sym as usize).map_or("?", String::as_str);
+                        return Err(err(format!("axis {axis} has {actual} entries, but `{name}` is already {b} from another input")));
+                    }
+                    _ => *slot = Some(actual as u64),
+                }
+            }
+            _ => return Err(VmError::Internal(format!("input dimension {} is not a symbol", dim.display(symbols)))),
+        }
+    }
+    let shaped = |e: ndarray::ShapeError| VmError::Internal(e.to_string());
+    Ok(match table.values {
+        Values::Fix(v) => Plain::Fix(ArrayD::from_shape_vec(IxDyn(&shape), v).map_err(shaped)?),
+        Values::Int(v) => Plain::Int(ArrayD::from_shape_vec(IxDyn(&shape), v).map_err(shaped)?),
+    })
+}
+
+/// Writes `DIR/<party>/<name>.csv` atomically: a vector one value a line, a matrix one row a line.
+pub fn write_output(dir: &Path, party: &str, name: &str, value: &Plain) -> Result<PathBuf, VmError> {
+    let folder = dir.join(party);
+    let path = folder.join(format!("{name}.csv"));
+    let io = |source| VmError::Output { path: path.clone(), source };
+    std::fs::create_dir_all(&folder).map_err(io)?;
+    let text = match value {
+        Plain::Fix(a) => format_rows(a, |v| format!("{v:?}")),
+        Plain::Int(a) => format_rows(a, |v| v.to_string()),
+    };
+    let text = text.map_err(|shape| VmError::Value(format!("output `{name}` has shape {shape}; CSV holds rank 2 at most")))?;
+    let tmp = folder.join(format!(".{name}.csv.tmp"));
+    let written = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &path)
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(e));
+    }
+    Ok(path)
+}
+
+fn format_rows<T>(a: &ArrayD<T>, fmt: impl Fn(&T) -> String) -> Result<String, String> {
+    let mut out = String::new();
+    match a.ndim() {
+        0 | 1 => a.iter().for_each(|v| {
+            out.push_str(&fmt(v));
+            out.push('\n');
+        }),
+        2 => {
+            for row in a.rows() {
+                let cells: Vec<String> = row.iter().map(&fmt).collect();
+                out.push_str(&cells.join(","));
+                out.push('\n');
+            }
+        }
+        _ => return Err(fmt_shape(a.shape())),
+    }
+    Ok(out)
+}

@@ -1,0 +1,184 @@
+//! Links between parties, and the one place where bytes and rounds are counted.
+//!
+//! A [`Transport`] moves whole messages between parties, in order per pair: in-memory channels
+//! here, TCP with mutual TLS in party mode. [`Comm`] sits on top of any transport: it tags every
+//! message with the compile-time sequence number of the instruction that sent it, checks the tag
+//! on receipt (a mismatch means the parties run different programs), counts bytes and rounds, and
+//! turns an abort from a peer into an error naming that peer.
+
+use crate::error::VmError;
+use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
+use futures::StreamExt;
+use sf_isa::PartyId;
+use std::future::Future;
+
+/// Which exchange a message belongs to: the instruction's sequence number and the step within
+/// its protocol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tag {
+    pub seq: u32,
+    pub step: u32,
+}
+
+impl Tag {
+    /// The exchange of shape-symbol bindings before the program starts.
+    pub const SETUP: Tag = Tag { seq: u32::MAX, step: 0 };
+}
+
+#[derive(Debug)]
+pub enum Message {
+    Data { tag: Tag, payload: Vec<u8> },
+    /// A party failed; `origin` names it and the cause travels along, so every party can report
+    /// the first failure even when the abort reaches it through another party.
+    Abort { origin: String, cause: String },
+}
+
+/// Moves messages between parties; every implementation delivers in order per pair of parties.
+pub trait Transport {
+    fn send(&mut self, to: PartyId, message: Message) -> Result<(), String>;
+    /// The next message from `from`; `Err` when the peer is gone.
+    fn recv(&mut self, from: PartyId) -> impl Future<Output = Result<Message, String>>;
+}
+
+/// In-process channels, one per ordered pair of parties.
+pub struct MemTransport {
+    to: Vec<Option<UnboundedSender<Message>>>,
+    from: Vec<Option<UnboundedReceiver<Message>>>,
+}
+
+impl MemTransport {
+    /// A fully connected set of `n` transports, one per party.
+    pub fn mesh(n: usize) -> Vec<MemTransport> {
+        let mut parties: Vec<MemTransport> =
+            (0..n).map(|_| MemTransport { to: (0..n).map(|_| None).collect(), from: (0..n).map(|_| None).collect() }).collect();
+        for i in 0..n {
+            for j in 0..n {
+                if i != j {
+                    let (tx, rx) = unbounded();
+                    parties[i].to[j] = Some(tx);
+                    parties[j].from[i] = Some(rx);
+                }
+            }
+        }
+        parties
+    }
+}
+
+impl Transport for MemTransport {
+    fn send(&mut self, to: PartyId, message: Message) -> Result<(), String> {
+        let tx = self.to.get(to as usize).and_then(Option::as_ref).ok_or("no such peer")?;
+        tx.unbounded_send(message).map_err(|_| "the peer has stopped".to_string())
+    }
+
+    async fn recv(&mut self, from: PartyId) -> Result<Message, String> {
+        let rx = self.from.get_mut(from as usize).and_then(Option::as_mut).ok_or("no such peer")?;
+        rx.next().await.ok_or_else(|| "the peer has stopped without a word".to_string())
+    }
+}
+
+/// Traffic counters of one party.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Traffic {
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub messages_sent: u64,
+    /// Communication rounds: distinct exchanges in which this party waited for a message.
+    pub rounds: u64,
+}
+
+pub struct Comm<T: Transport> {
+    transport: T,
+    pub me: PartyId,
+    pub parties: Vec<String>,
+    pub traffic: Traffic,
+    last_round: Option<Tag>,
+}
+
+impl<T: Transport> Comm<T> {
+    pub fn new(transport: T, me: PartyId, parties: Vec<String>) -> Comm<T> {
+        Comm { transport, me, parties, traffic: Traffic::default(), last_round: None }
+    }
+
+    pub fn n(&self) -> usize {
+        self.parties.len()
+    }
+
+    pub fn others(&self) -> impl Iterator<Item = PartyId> + use<T> {
+        let me = self.me;
+        (0..self.parties.len() as PartyId).filter(move |&p| p != me)
+    }
+
+    fn name(&self, p: PartyId) -> String {
+        self.parties.get(p as usize).cloned().unwrap_or_else(|| format!("party {p}"))
+    }
+
+    pub fn send(&mut self, to: PartyId, tag: Tag, payload: Vec<u8>) -> Result<(), VmError> {
+        self.traffic.bytes_sent += payload.len() as u64;
+        self.traffic.messages_sent += 1;
+        let peer = self.name(to);
+        self.transport.send(to, Message::Data { tag, payload }).map_err(|message| VmError::Link { peer, message })
+    }
+
+    pub async fn recv(&mut self, from: PartyId, tag: Tag) -> Result<Vec<u8>, VmError> {
+        if self.last_round != Some(tag) {
+            self.last_round = Some(tag);
+            self.traffic.rounds += 1;
+        }
+        let peer = self.name(from);
+        match self.transport.recv(from).await.map_err(|message| VmError::Link { peer: peer.clone(), message })? {
+            Message::Data { tag: got, payload } if got == tag => {
+                self.traffic.bytes_received += payload.len() as u64;
+                Ok(payload)
+            }
+            Message::Data { tag: got, .. } => Err(VmError::Link {
+                peer,
+                message: format!(
+                    "expected the message of exchange {}.{} but got {}.{}; do all parties run the same module?",
+                    tag.seq, tag.step, got.seq, got.step
+                ),
+            }),
+            Message::Abort { origin, cause } => Err(VmError::Aborted { party: origin, cause }),
+        }
+    }
+
+    /// Tells every peer that `origin` failed, so none of them waits for this party.
+    pub fn abort(&mut self, origin: &str, cause: &str) {
+        for p in self.others().collect::<Vec<_>>() {
+            let _ = self.transport.send(p, Message::Abort { origin: origin.to_string(), cause: cause.to_string() });
+        }
+    }
+
+    pub fn send_ring(&mut self, to: PartyId, tag: Tag, values: &[u128]) -> Result<(), VmError> {
+        self.send(to, tag, ring_to_bytes(values))
+    }
+
+    pub async fn recv_ring(&mut self, from: PartyId, tag: Tag, len: usize) -> Result<Vec<u128>, VmError> {
+        let bytes = self.recv(from, tag).await?;
+        if bytes.len() != len * 16 {
+            return Err(VmError::Link {
+                peer: self.name(from),
+                message: format!("expected {len} ring elements in exchange {}.{}, got {} bytes", tag.seq, tag.step, bytes.len()),
+            });
+        }
+        Ok(ring_from_bytes(&bytes))
+    }
+}
+
+pub fn ring_to_bytes(values: &[u128]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(values.len() * 16);
+    for v in values {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out
+}
+
+pub fn ring_from_bytes(bytes: &[u8]) -> Vec<u128> {
+    bytes
+        .chunks_exact(16)
+        .map(|c| {
+            let mut b = [0u8; 16];
+            b.copy_from_slice(c);
+            u128::from_le_bytes(b)
+        })
+        .collect()
+}

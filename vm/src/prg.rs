@@ -1,0 +1,79 @@
+//! The cryptographic PRG: AES-128 in counter mode, one ring element per block.
+//!
+//! AES-NI makes this the fastest secure choice on x86 (about 8-10 GB/s here; ChaCha20 is 1-1.5).
+//! Parties that hold the same seed draw the same stream, which is how pairwise masks and the
+//! trusted dealer's correlated randomness are made without messages.
+
+use aes::cipher::{generic_array::GenericArray, BlockEncrypt, KeyInit};
+use aes::Aes128;
+
+/// A 128-bit seed.
+pub type Seed = [u8; 16];
+
+pub struct Prg {
+    cipher: Aes128,
+    counter: u128,
+}
+
+const BATCH: usize = 256;
+
+impl Prg {
+    pub fn new(seed: Seed) -> Prg {
+        Prg { cipher: Aes128::new(GenericArray::from_slice(&seed)), counter: 0 }
+    }
+
+    /// Fills `out` with the next elements of the stream.
+    pub fn fill(&mut self, out: &mut [u128]) {
+        let mut blocks = [GenericArray::default(); BATCH];
+        for chunk in out.chunks_mut(BATCH) {
+            let blocks = &mut blocks[..chunk.len()];
+            for (i, b) in blocks.iter_mut().enumerate() {
+                *b = GenericArray::from(self.counter.wrapping_add(i as u128).to_le_bytes());
+            }
+            self.cipher.encrypt_blocks(blocks);
+            for (o, b) in chunk.iter_mut().zip(blocks.iter()) {
+                let mut bytes = [0u8; 16];
+                bytes.copy_from_slice(b);
+                *o = u128::from_le_bytes(bytes);
+            }
+            self.counter = self.counter.wrapping_add(chunk.len() as u128);
+        }
+    }
+
+    pub fn next_vec(&mut self, n: usize) -> Vec<u128> {
+        let mut v = vec![0u128; n];
+        self.fill(&mut v);
+        v
+    }
+}
+
+/// A fresh seed from the operating system's CSPRNG.
+pub fn fresh_seed() -> Result<Seed, getrandom::Error> {
+    let mut s = [0u8; 16];
+    getrandom::fill(&mut s)?;
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_seed_same_stream_and_batches_do_not_matter() {
+        let mut a = Prg::new([7; 16]);
+        let mut b = Prg::new([7; 16]);
+        let whole = a.next_vec(1000);
+        let mut parts = b.next_vec(300);
+        parts.extend(b.next_vec(700));
+        assert_eq!(whole, parts);
+        assert_ne!(Prg::new([8; 16]).next_vec(4), whole[..4]);
+    }
+
+    #[test]
+    fn bits_look_balanced() {
+        let v = Prg::new([1; 16]).next_vec(4096);
+        let ones: u32 = v.iter().map(|x| x.count_ones()).sum();
+        let total = 4096.0 * 128.0;
+        assert!((ones as f64 / total - 0.5).abs() < 0.01, "{ones}");
+    }
+}

@@ -1,0 +1,254 @@
+//! SEMI2K: semi-honest additive secret sharing over Z_2^128 for any number of parties.
+//!
+//! A secret x is held as shares x_0 + ... + x_{n-1} = x (mod 2^128), one per party.
+//!
+//! Randomness, and whom it trusts:
+//! - Every pair of parties holds a common PRG seed. A private value is shared without a message:
+//!   each other party j draws its share from the seed it shares with the owner, and the owner,
+//!   drawing the same streams, keeps x minus their sum.
+//! - Beaver triples and truncation pairs come from a *trusted first party* (TFP) dealer, as in
+//!   SPU's default: party 0 knows every party's dealer seed, so it can recompute everyone's
+//!   correlated randomness and fixes its own share so that the correlation holds. Party 0 could
+//!   therefore learn every secret if it deviated from the protocol; the others learn nothing.
+//!
+//! Every function here computes on shares only; the plaintext never exists in one place unless
+//! a `reveal` puts it there.
+
+use crate::error::VmError;
+use crate::link::{Comm, Tag, Transport};
+use crate::prg::{Prg, Seed};
+use crate::ring;
+use sf_isa::PartyId;
+
+/// The seeds one party holds.
+pub struct PartySeeds {
+    /// `pair[j]`: the seed shared with party j (`None` for itself).
+    pub pair: Vec<Option<Seed>>,
+    /// `dealer[i]`: the TFP dealer seed of party i. Party 0 holds all of them; party i != 0
+    /// holds only its own.
+    pub dealer: Vec<Option<Seed>>,
+}
+
+/// Makes every party's seeds from the operating system's CSPRNG, for runs inside one process.
+pub fn deal_seeds(n: usize) -> Result<Vec<PartySeeds>, VmError> {
+    let fresh = || crate::prg::fresh_seed().map_err(|e| VmError::Entropy(e.to_string()));
+    let mut seeds: Vec<PartySeeds> =
+        (0..n).map(|_| PartySeeds { pair: vec![None; n], dealer: vec![None; n] }).collect();
+    for i in 0..n {
+        for j in i + 1..n {
+            let s = fresh()?;
+            seeds[i].pair[j] = Some(s);
+            seeds[j].pair[i] = Some(s);
+        }
+        let d = fresh()?;
+        seeds[i].dealer[i] = Some(d);
+        seeds[0].dealer[i] = Some(d);
+    }
+    Ok(seeds)
+}
+
+pub struct Semi2k<T: Transport> {
+    pub comm: Comm<T>,
+    pub frac_bits: u32,
+    pair: Vec<Option<Prg>>,
+    dealer: Vec<Option<Prg>>,
+}
+
+impl<T: Transport> Semi2k<T> {
+    pub fn new(comm: Comm<T>, seeds: PartySeeds, frac_bits: u32) -> Semi2k<T> {
+        let prgs = |s: Vec<Option<Seed>>| s.into_iter().map(|s| s.map(Prg::new)).collect();
+        Semi2k { comm, frac_bits, pair: prgs(seeds.pair), dealer: prgs(seeds.dealer) }
+    }
+
+    pub fn me(&self) -> PartyId {
+        self.comm.me
+    }
+
+    pub fn n(&self) -> usize {
+        self.comm.n()
+    }
+
+    fn prg<'a>(prgs: &'a mut [Option<Prg>], i: usize, what: &str) -> Result<&'a mut Prg, VmError> {
+        prgs.get_mut(i).and_then(Option::as_mut).ok_or_else(|| VmError::Internal(format!("no {what} seed for party {i}")))
+    }
+
+    /// The owner's share of its own value `x` (already encoded in the ring).
+    pub fn share_own(&mut self, x: &[u128]) -> Result<Vec<u128>, VmError> {
+        let mut mine = x.to_vec();
+        for j in 0..self.n() {
+            if j != self.me() as usize {
+                let mask = Self::prg(&mut self.pair, j, "pairwise")?.next_vec(x.len());
+                for (m, r) in mine.iter_mut().zip(mask) {
+                    *m = m.wrapping_sub(r);
+                }
+            }
+        }
+        Ok(mine)
+    }
+
+    /// This party's share of a value owned by `owner`.
+    pub fn share_recv(&mut self, owner: PartyId, len: usize) -> Result<Vec<u128>, VmError> {
+        Ok(Self::prg(&mut self.pair, owner as usize, "pairwise")?.next_vec(len))
+    }
+
+    /// Sends this party's share to `to`.
+    pub fn send_share(&mut self, share: &[u128], to: PartyId, tag: Tag) -> Result<(), VmError> {
+        self.comm.send_ring(to, tag, share)
+    }
+
+    /// Receives every other party's share and adds them to this party's: the plaintext.
+    pub async fn collect(&mut self, share: &[u128], tag: Tag) -> Result<Vec<u128>, VmError> {
+        let mut sum = share.to_vec();
+        for p in self.comm.others().collect::<Vec<_>>() {
+            let theirs = self.comm.recv_ring(p, tag, share.len()).await?;
+            for (s, t) in sum.iter_mut().zip(theirs) {
+                *s = s.wrapping_add(t);
+            }
+        }
+        Ok(sum)
+    }
+
+    /// Opens a shared value to every party: one round.
+    pub async fn open(&mut self, share: &[u128], tag: Tag) -> Result<Vec<u128>, VmError> {
+        for p in self.comm.others().collect::<Vec<_>>() {
+            self.comm.send_ring(p, tag, share)?;
+        }
+        self.collect(share, tag).await
+    }
+
+    /// Draws `lens.len()` correlated vectors from dealer stream `i`.
+    fn draw(&mut self, i: usize, lens: &[usize]) -> Result<Vec<Vec<u128>>, VmError> {
+        let prg = Self::prg(&mut self.dealer, i, "dealer")?;
+        Ok(lens.iter().map(|&l| prg.next_vec(l)).collect())
+    }
+
+    /// A Beaver triple (a, b, c) with c = product(a, b), from the TFP dealer. Party 0 recomputes
+    /// the others' shares from their dealer seeds and corrects its own c.
+    fn triple(&mut self, la: usize, lb: usize, lc: usize, product: impl Fn(&[u128], &[u128]) -> Vec<u128>) -> Result<[Vec<u128>; 3], VmError> {
+        if self.me() != 0 {
+            let [a, b, c]: [Vec<u128>; 3] = self.draw(self.me() as usize, &[la, lb, lc])?.try_into().map_err(|_| VmError::Internal("triple".into()))?;
+            return Ok([a, b, c]);
+        }
+        let [a0, b0]: [Vec<u128>; 2] = self.draw(0, &[la, lb])?.try_into().map_err(|_| VmError::Internal("triple".into()))?;
+        let (mut a, mut b, mut others_c) = (a0.clone(), b0.clone(), vec![0u128; lc]);
+        for i in 1..self.n() {
+            let [ai, bi, ci]: [Vec<u128>; 3] = self.draw(i, &[la, lb, lc])?.try_into().map_err(|_| VmError::Internal("triple".into()))?;
+            add_assign(&mut a, &ai);
+            add_assign(&mut b, &bi);
+            add_assign(&mut others_c, &ci);
+        }
+        let mut c0 = product(&a, &b);
+        sub_assign(&mut c0, &others_c);
+        Ok([a0, b0, c0])
+    }
+
+    /// Elementwise product of two shared vectors of equal length: one round.
+    pub async fn mul(&mut self, x: &[u128], y: &[u128], tag: Tag) -> Result<Vec<u128>, VmError> {
+        let n = x.len();
+        let [a, b, c] = self.triple(n, n, n, |a, b| a.iter().zip(b).map(|(x, y)| x.wrapping_mul(*y)).collect())?;
+        let mut ef: Vec<u128> = x.iter().zip(&a).map(|(x, a)| x.wrapping_sub(*a)).collect();
+        ef.extend(y.iter().zip(&b).map(|(y, b)| y.wrapping_sub(*b)));
+        let ef = self.open(&ef, tag).await?;
+        let (e, f) = ef.split_at(n);
+        let first = self.me() == 0;
+        Ok((0..n)
+            .map(|i| {
+                let z = c[i].wrapping_add(e[i].wrapping_mul(b[i])).wrapping_add(f[i].wrapping_mul(a[i]));
+                if first { z.wrapping_add(e[i].wrapping_mul(f[i])) } else { z }
+            })
+            .collect())
+    }
+
+    /// Product of shared matrices (m x k) @ (k x n): one round.
+    pub async fn matmul(&mut self, x: &[u128], y: &[u128], (m, k, n): (usize, usize, usize), tag: Tag) -> Result<Vec<u128>, VmError> {
+        let [a, b, c] = self.triple(m * k, k * n, m * n, |a, b| ring::matmul(a, b, m, k, n))?;
+        let mut ef: Vec<u128> = x.iter().zip(&a).map(|(x, a)| x.wrapping_sub(*a)).collect();
+        ef.extend(y.iter().zip(&b).map(|(y, b)| y.wrapping_sub(*b)));
+        let ef = self.open(&ef, tag).await?;
+        let (e, f) = ef.split_at(m * k);
+        let mut z = c;
+        add_assign(&mut z, &ring::matmul(e, &b, m, k, n));
+        add_assign(&mut z, &ring::matmul(&a, f, m, k, n));
+        if self.me() == 0 {
+            add_assign(&mut z, &ring::matmul(e, f, m, k, n));
+        }
+        Ok(z)
+    }
+
+    /// Divides a shared fixed-point value by 2^f after a product.
+    ///
+    /// Two parties: local truncation (SecureML): party 0 shifts its share, party 1 shifts the
+    /// negation of its share and negates back. Exact up to one unit in the last place, except with
+    /// probability about |x| / 2^127 per element.
+    ///
+    /// Three or more parties: probabilistic truncation with a dealer pair (r, r') where
+    /// r' = (r mod 2^127) >> f, and the bit msb(r) (Dalskov et al., "Secure Evaluation of
+    /// Quantized Neural Networks", appendix C.1). One round; exact up to one unit in the last
+    /// place for |x| < 2^126.
+    pub async fn truncate(&mut self, x: &[u128], tag: Tag) -> Result<Vec<u128>, VmError> {
+        let f = self.frac_bits;
+        if self.n() == 2 {
+            return Ok(if self.me() == 0 {
+                x.iter().map(|&v| ring::shr_signed(v, f)).collect()
+            } else {
+                x.iter().map(|&v| ring::shr_signed(v.wrapping_neg(), f).wrapping_neg()).collect()
+            });
+        }
+        let len = x.len();
+        let [r, rc, rb] = self.trunc_pair(len)?;
+        let first = self.me() == 0;
+        let bias = 1u128 << 126;
+        let masked: Vec<u128> = x.iter().zip(&r).map(|(&x, &r)| {
+            let x = if first { x.wrapping_add(bias) } else { x };
+            x.wrapping_add(r)
+        }).collect();
+        let c = self.open(&masked, tag).await?;
+        let low = |v: u128| v & (u128::MAX >> 1);
+        Ok((0..len)
+            .map(|i| {
+                let cb = c[i] >> 127;
+                let cc = low(c[i]) >> f;
+                // b = cb xor rb, as an arithmetic share: rb + cb - 2 cb rb.
+                let mut b = if cb == 1 { rb[i].wrapping_neg() } else { rb[i] };
+                let mut y = rc[i].wrapping_neg();
+                if first {
+                    b = b.wrapping_add(cb);
+                    y = y.wrapping_add(cc).wrapping_sub(1u128 << (126 - f));
+                }
+                y.wrapping_add(b.wrapping_shl(127 - f))
+            })
+            .collect())
+    }
+
+    /// Shares of (r, (r mod 2^127) >> f, msb(r)) from the TFP dealer.
+    fn trunc_pair(&mut self, len: usize) -> Result<[Vec<u128>; 3], VmError> {
+        let f = self.frac_bits;
+        if self.me() != 0 {
+            let v: [Vec<u128>; 3] = self.draw(self.me() as usize, &[len, len, len])?.try_into().map_err(|_| VmError::Internal("trunc pair".into()))?;
+            return Ok(v);
+        }
+        let r0 = self.draw(0, &[len])?.remove(0);
+        let (mut r, mut rc_others, mut rb_others) = (r0.clone(), vec![0u128; len], vec![0u128; len]);
+        for i in 1..self.n() {
+            let [ri, rci, rbi]: [Vec<u128>; 3] = self.draw(i, &[len, len, len])?.try_into().map_err(|_| VmError::Internal("trunc pair".into()))?;
+            add_assign(&mut r, &ri);
+            add_assign(&mut rc_others, &rci);
+            add_assign(&mut rb_others, &rbi);
+        }
+        let rc0 = r.iter().zip(&rc_others).map(|(&r, &o)| ((r & (u128::MAX >> 1)) >> f).wrapping_sub(o)).collect();
+        let rb0 = r.iter().zip(&rb_others).map(|(&r, &o)| (r >> 127).wrapping_sub(o)).collect();
+        Ok([r0, rc0, rb0])
+    }
+}
+
+fn add_assign(a: &mut [u128], b: &[u128]) {
+    for (x, y) in a.iter_mut().zip(b) {
+        *x = x.wrapping_add(*y);
+    }
+}
+
+fn sub_assign(a: &mut [u128], b: &[u128]) {
+    for (x, y) in a.iter_mut().zip(b) {
+        *x = x.wrapping_sub(*y);
+    }
+}

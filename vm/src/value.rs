@@ -1,0 +1,149 @@
+//! Values in registers, and the shape-level tensor operations that plaintext and shares share.
+
+use crate::error::VmError;
+use ndarray::{ArrayD, Axis, IxDyn};
+use sf_isa::DType;
+
+/// A plaintext tensor: a private value on its owner, or a public value on every party.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Plain {
+    Fix(ArrayD<f64>),
+    Int(ArrayD<i64>),
+}
+
+impl Plain {
+    pub fn dtype(&self) -> DType {
+        match self {
+            Plain::Fix(_) => DType::Fix,
+            Plain::Int(_) => DType::Int,
+        }
+    }
+
+    pub fn shape(&self) -> &[usize] {
+        match self {
+            Plain::Fix(a) => a.shape(),
+            Plain::Int(a) => a.shape(),
+        }
+    }
+}
+
+/// One party's view of a value.
+#[derive(Clone, Debug)]
+pub enum Value {
+    Plain(Plain),
+    /// This party's additive share of a secret, in Z_2^128.
+    Shared { share: ArrayD<u128>, dtype: DType },
+}
+
+impl Value {
+    pub fn shape(&self) -> &[usize] {
+        match self {
+            Value::Plain(p) => p.shape(),
+            Value::Shared { share, .. } => share.shape(),
+        }
+    }
+
+    pub fn dtype(&self) -> DType {
+        match self {
+            Value::Plain(p) => p.dtype(),
+            Value::Shared { dtype, .. } => *dtype,
+        }
+    }
+}
+
+pub fn fmt_shape(shape: &[usize]) -> String {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    format!("[{}]", dims.join(", "))
+}
+
+/// The numpy broadcast of two shapes.
+pub fn broadcast_shape(a: &[usize], b: &[usize]) -> Result<Vec<usize>, VmError> {
+    let rank = a.len().max(b.len());
+    let mut out = vec![0; rank];
+    for (i, o) in out.iter_mut().enumerate() {
+        let da = (i + a.len()).checked_sub(rank).map_or(1, |j| a[j]);
+        let db = (i + b.len()).checked_sub(rank).map_or(1, |j| b[j]);
+        *o = match (da, db) {
+            (x, y) if x == y => x,
+            (1, y) => y,
+            (x, 1) => x,
+            _ => return Err(VmError::Shape(format!("shapes {} and {} do not broadcast", fmt_shape(a), fmt_shape(b)))),
+        };
+    }
+    Ok(out)
+}
+
+/// Elementwise `f` over two tensors with broadcasting.
+pub fn zip_with<A: Copy, B: Copy, C>(a: &ArrayD<A>, b: &ArrayD<B>, f: impl Fn(A, B) -> C) -> Result<ArrayD<C>, VmError> {
+    let shape = broadcast_shape(a.shape(), b.shape())?;
+    let dim = IxDyn(&shape);
+    let (Some(va), Some(vb)) = (a.broadcast(dim.clone()), b.broadcast(dim.clone())) else {
+        return Err(VmError::Shape(format!("shapes {} and {} do not broadcast", fmt_shape(a.shape()), fmt_shape(b.shape()))));
+    };
+    Ok(ndarray::Zip::from(&va).and(&vb).map_collect(|&x, &y| f(x, y)))
+}
+
+/// Broadcasts a tensor to `shape`, materialised.
+pub fn broadcast_to<T: Clone>(a: &ArrayD<T>, shape: &[usize]) -> Result<ArrayD<T>, VmError> {
+    a.broadcast(IxDyn(shape))
+        .map(|v| v.to_owned())
+        .ok_or_else(|| VmError::Shape(format!("shape {} does not broadcast to {}", fmt_shape(a.shape()), fmt_shape(shape))))
+}
+
+/// The (m, k, n) of `a @ b` and the result shape, for ranks 1 and 2.
+pub fn matmul_dims(a: &[usize], b: &[usize]) -> Result<((usize, usize, usize), Vec<usize>), VmError> {
+    let err = || VmError::Shape(format!("cannot multiply matrices of shapes {} and {}", fmt_shape(a), fmt_shape(b)));
+    let ((m, k1), (k2, n), out) = match (a, b) {
+        ([m, k], [k2, n]) => ((*m, *k), (*k2, *n), vec![*m, *n]),
+        ([m, k], [k2]) => ((*m, *k), (*k2, 1), vec![*m]),
+        ([k], [k2, n]) => ((1, *k), (*k2, *n), vec![*n]),
+        ([k], [k2]) => ((1, *k), (*k2, 1), vec![]),
+        _ => return Err(err()),
+    };
+    if k1 != k2 {
+        return Err(err());
+    }
+    Ok(((m, k1, n), out))
+}
+
+/// Matrix product of two tensors of rank 1 or 2 with a given multiply-accumulate.
+pub fn matmul_with<T: Copy + Default>(a: &ArrayD<T>, b: &ArrayD<T>, kernel: impl Fn(&[T], &[T], usize, usize, usize) -> Vec<T>) -> Result<ArrayD<T>, VmError> {
+    let ((m, k, n), out) = matmul_dims(a.shape(), b.shape())?;
+    let a: Vec<T> = a.iter().copied().collect();
+    let b: Vec<T> = b.iter().copied().collect();
+    let c = kernel(&a, &b, m, k, n);
+    ArrayD::from_shape_vec(IxDyn(&out), c).map_err(|e| VmError::Shape(e.to_string()))
+}
+
+/// Matrix product of row-major matrices with a given multiply-accumulate `mac(acc, x, y)`.
+pub fn matmul_generic<T: Copy + Default>(a: &[T], b: &[T], m: usize, k: usize, n: usize, mac: impl Fn(T, T, T) -> T) -> Vec<T> {
+    let mut c = vec![T::default(); m * n];
+    for i in 0..m {
+        for p in 0..k {
+            let x = a[i * k + p];
+            for j in 0..n {
+                c[i * n + j] = mac(c[i * n + j], x, b[p * n + j]);
+            }
+        }
+    }
+    c
+}
+
+pub fn sum_axis<T: Copy>(a: &ArrayD<T>, axis: usize, zero: T, add: impl Fn(T, T) -> T) -> Result<ArrayD<T>, VmError> {
+    if axis >= a.ndim() {
+        return Err(VmError::Shape(format!("axis {axis} out of range for shape {}", fmt_shape(a.shape()))));
+    }
+    Ok(a.fold_axis(Axis(axis), zero, |&acc, &x| add(acc, x)))
+}
+
+pub fn concat<T: Clone>(parts: &[&ArrayD<T>], axis: usize) -> Result<ArrayD<T>, VmError> {
+    let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+    ndarray::concatenate(Axis(axis), &views).map_err(|_| {
+        let shapes: Vec<String> = parts.iter().map(|p| fmt_shape(p.shape())).collect();
+        VmError::Shape(format!("cannot concatenate shapes {} along axis {axis}", shapes.join(", ")))
+    })
+}
+
+pub fn transpose<T: Clone>(a: &ArrayD<T>) -> ArrayD<T> {
+    a.t().as_standard_layout().into_owned()
+}
