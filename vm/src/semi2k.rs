@@ -252,3 +252,164 @@ fn sub_assign(a: &mut [u128], b: &[u128]) {
         *x = x.wrapping_sub(*y);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::link::MemTransport;
+    use crate::ring::{decode_fix, decode_int, encode_fix, encode_int};
+
+    const F: u32 = 40;
+
+    /// Runs `f` as every one of `n` parties, each on its own thread, and returns their results.
+    fn simulate<R: Send>(n: usize, f: impl Fn(Semi2k<MemTransport>) -> R + Sync) -> Vec<R> {
+        let names: Vec<String> = (0..n).map(|i| format!("p{i}")).collect();
+        let seeds = deal_seeds(n).expect("seeds");
+        std::thread::scope(|s| {
+            let handles: Vec<_> = MemTransport::mesh(n)
+                .into_iter()
+                .zip(seeds)
+                .enumerate()
+                .map(|(i, (t, seeds))| {
+                    let proto = Semi2k::new(Comm::new(t, i as u16, names.clone()), seeds, F);
+                    let f = &f;
+                    s.spawn(move || f(proto))
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("party thread")).collect()
+        })
+    }
+
+    /// Deterministic test inputs, including the edges: zero, negatives, large magnitudes.
+    fn values(len: usize, salt: u64, scale: f64) -> Vec<f64> {
+        let edges = [0.0, -1.0, 1.0, -scale, scale, 1e-6, -1e-6];
+        let mut state = salt.wrapping_mul(0x9e3779b97f4a7c15) | 1;
+        (0..len)
+            .map(|i| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                edges.get(i).copied().unwrap_or(((state >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0) * scale)
+            })
+            .collect()
+    }
+
+    fn enc(v: &[f64]) -> Vec<u128> {
+        v.iter().map(|&x| encode_fix(x, F).expect("encodable")).collect()
+    }
+
+    /// Party 0 shares `x`, party 1 shares `y`; returns every party's shares of both.
+    async fn share_two<T: Transport>(p: &mut Semi2k<T>, x: &[f64], y: &[f64]) -> (Vec<u128>, Vec<u128>) {
+        let xs = if p.me() == 0 { p.share_own(&enc(x)).expect("share") } else { p.share_recv(0, x.len()).expect("share") };
+        let ys = if p.me() == 1 { p.share_own(&enc(y)).expect("share") } else { p.share_recv(1, y.len()).expect("share") };
+        (xs, ys)
+    }
+
+    #[test]
+    fn share_and_open_round_trip() {
+        for n in [2, 3, 5] {
+            let x = values(64, 1, 1e6);
+            let out = simulate(n, |mut p| {
+                futures::executor::block_on(async {
+                    let (xs, _) = share_two(&mut p, &x, &[]).await;
+                    p.open(&xs, Tag { seq: 0, step: 0 }).await.expect("open")
+                })
+            });
+            for opened in out {
+                let got: Vec<f64> = opened.iter().map(|&v| decode_fix(v, F)).collect();
+                for (g, w) in got.iter().zip(&x) {
+                    assert!((g - w).abs() <= 1e-9, "{n} parties: {g} vs {w}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn shares_alone_look_random() {
+        // A party's share of a constant vector must not show the constant.
+        let out = simulate(2, |mut p| if p.me() == 0 { p.share_own(&enc(&[3.0; 512])).expect("share") } else { p.share_recv(0, 512).expect("share") });
+        for shares in out {
+            let distinct: std::collections::HashSet<u128> = shares.iter().copied().collect();
+            assert_eq!(distinct.len(), 512);
+            let ones: u32 = shares.iter().map(|v| v.count_ones()).sum();
+            assert!((ones as f64 / (512.0 * 128.0) - 0.5).abs() < 0.02);
+        }
+    }
+
+    #[test]
+    fn fixed_point_mul_matches_float64() {
+        for n in [2, 3, 5] {
+            let (x, y) = (values(200, 2, 1e3), values(200, 3, 1e3));
+            let out = simulate(n, |mut p| {
+                futures::executor::block_on(async {
+                    let (xs, ys) = share_two(&mut p, &x, &y).await;
+                    let z = p.mul(&xs, &ys, Tag { seq: 1, step: 0 }).await.expect("mul");
+                    let z = p.truncate(&z, Tag { seq: 1, step: 1 }).await.expect("trunc");
+                    p.open(&z, Tag { seq: 2, step: 0 }).await.expect("open")
+                })
+            });
+            for (i, (a, b)) in x.iter().zip(&y).enumerate() {
+                let got = decode_fix(out[0][i], F);
+                let want = a * b;
+                assert!((got - want).abs() <= 1e-9 * want.abs().max(1.0), "{n} parties: {a} * {b} = {got}, want {want}");
+            }
+        }
+    }
+
+    #[test]
+    fn integer_mul_is_exact() {
+        for n in [2, 3] {
+            let x: Vec<i64> = (-50..50).collect();
+            let out = simulate(n, |mut p| {
+                futures::executor::block_on(async {
+                    let ex: Vec<u128> = x.iter().map(|&v| encode_int(v)).collect();
+                    let s = if p.me() == 0 { p.share_own(&ex).expect("share") } else { p.share_recv(0, ex.len()).expect("share") };
+                    let z = p.mul(&s, &s, Tag { seq: 1, step: 0 }).await.expect("mul");
+                    p.open(&z, Tag { seq: 2, step: 0 }).await.expect("open")
+                })
+            });
+            let got: Vec<i64> = out[1].iter().map(|&v| decode_int(v)).collect();
+            assert_eq!(got, x.iter().map(|v| v * v).collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
+    fn matmul_matches_float64() {
+        let (m, k, n_) = (5, 7, 3);
+        for parties in [2, 3, 5] {
+            let (x, y) = (values(m * k, 4, 10.0), values(k * n_, 5, 10.0));
+            let out = simulate(parties, |mut p| {
+                futures::executor::block_on(async {
+                    let (xs, ys) = share_two(&mut p, &x, &y).await;
+                    let z = p.matmul(&xs, &ys, (m, k, n_), Tag { seq: 1, step: 0 }).await.expect("matmul");
+                    let z = p.truncate(&z, Tag { seq: 1, step: 1 }).await.expect("trunc");
+                    p.open(&z, Tag { seq: 2, step: 0 }).await.expect("open")
+                })
+            });
+            for i in 0..m {
+                for j in 0..n_ {
+                    let want: f64 = (0..k).map(|q| x[i * k + q] * y[q * n_ + j]).sum();
+                    let got = decode_fix(out[0][i * n_ + j], F);
+                    assert!((got - want).abs() <= 1e-9 * want.abs().max(1.0), "{parties} parties [{i},{j}]: {got} vs {want}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn traffic_is_counted_per_round() {
+        let out = simulate(3, |mut p| {
+            futures::executor::block_on(async {
+                let (xs, ys) = share_two(&mut p, &[1.0; 10], &[2.0; 10]).await;
+                let z = p.mul(&xs, &ys, Tag { seq: 1, step: 0 }).await.expect("mul");
+                p.truncate(&z, Tag { seq: 1, step: 1 }).await.expect("trunc");
+                p.comm.traffic
+            })
+        });
+        for t in out {
+            // Beaver opens e and f (2 x 10 elements) to 2 peers; truncation opens 10 to 2 peers.
+            assert_eq!(t.bytes_sent, (2 * 10 * 16 * 2) + (10 * 16 * 2));
+            assert_eq!(t.rounds, 2);
+        }
+    }
+}

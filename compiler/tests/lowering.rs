@@ -1,0 +1,155 @@
+//! Front-end tests: each program is checked for the diagnostic codes it must produce, or for the
+//! placements and communication the compiler must infer.
+
+use sfc::driver::{self, Failure};
+use sfc::ir::{Op, Placement};
+use sfc::partition::Role;
+
+/// The codes of every error diagnostic of `src`, in order.
+fn codes(src: &str) -> Vec<&'static str> {
+    let (_, diags) = driver::check(src);
+    diags.iter().filter(|d| d.is_error()).map(|d| d.code).collect()
+}
+
+fn check_err(src: &str, code: &str, message_part: &str) {
+    let (_, diags) = driver::check(src);
+    let d = diags.iter().find(|d| d.code == code).unwrap_or_else(|| panic!("no {code} in {diags:#?}"));
+    assert!(d.message.contains(message_part) || d.help.as_deref().unwrap_or("").contains(message_part), "{d:#?}");
+    assert!(d.primary.span.end <= src.len() && d.primary.span.start <= d.primary.span.end);
+}
+
+const HEAD: &str = "parties alice, bob;\nlet x: fix[n, 3] @alice = input(\"x\");\nlet w: fix[3] @bob = input(\"w\");\n";
+
+#[test]
+fn subset_compiles() {
+    let src = format!("{HEAD}let y = x @ w;\nlet z = x * 2.0 + 1;\noutput(reveal(y, to: alice), \"y\");\noutput(z, \"z\");\noutput(reveal(sum(y, axis: 0)), \"s\");\n");
+    assert_eq!(codes(&src), Vec::<&str>::new());
+}
+
+#[test]
+fn unknown_party_lists_the_declared_ones() {
+    check_err("parties alice, bob;\nlet x: fix[n] @carol = input(\"x\");", "E0100", "`alice`, `bob`");
+}
+
+#[test]
+fn leaks_are_errors_with_the_way_out() {
+    check_err(&format!("{HEAD}let y: fix[n] @bob = x @ w;"), "E0300", "reveal(x, to: bob)");
+    check_err(&format!("{HEAD}let y: fix[n, 3] @bob = x * 2.0;"), "E0300", "send(x, to: bob)");
+    check_err(&format!("{HEAD}output(x @ w, \"y\");"), "E0301", "reveal");
+    check_err(&format!("{HEAD}output(reveal(x, to: bob), \"y\");"), "E0303", "send");
+}
+
+#[test]
+fn provable_shape_mismatches_name_both_shapes() {
+    check_err(&format!("{HEAD}let v: fix[4] @bob = input(\"v\");\nlet y = x @ v;"), "E0200", "[n, 3] and [4]");
+    check_err(&format!("{HEAD}let v: fix[4] @bob = input(\"v\");\nlet y = w + v;"), "E0200", "[3] and [4]");
+    check_err(&format!("{HEAD}let y = sum(x, axis: 2);"), "E0202", "axis 2");
+}
+
+#[test]
+fn names_arguments_and_unsupported_constructs() {
+    check_err(&format!("{HEAD}let y = xx * 2.0;"), "E0102", "`x`");
+    check_err(&format!("{HEAD}let y = summ(x, axis: 0);"), "E0103", "`sum`");
+    check_err(&format!("{HEAD}let y = sum(x, axes: 0);"), "E0104", "axes");
+    check_err(&format!("{HEAD}let y = exp(x);"), "E0900", "exp");
+    check_err(&format!("{HEAD}for i in 0..3 {{ }}"), "E0900", "for");
+    check_err("let a = 1;", "E0101", "parties");
+}
+
+#[test]
+fn independent_errors_are_all_reported() {
+    let src = format!("{HEAD}let a = nope;\nlet b: fix[n] @bob = x @ w;\nlet c = sum(w, axis: 3);\n");
+    assert_eq!(codes(&src), vec!["E0102", "E0300", "E0202"]);
+}
+
+#[test]
+fn placement_inference_follows_the_rules() {
+    let src = format!(
+        "{HEAD}let a = x * 2.0;\nlet b = x @ w;\nlet c = b + 1.0;\noutput(a, \"a\");\noutput(reveal(c), \"c\");\n"
+    );
+    let compiled = driver::compile("t.sf", &src).unwrap_or_else(|_| panic!("does not compile"));
+    let ir = &compiled.ir;
+    let placement_of = |name: &str| {
+        ir.graph.node_indices().find(|&n| ir.node(n).op == Op::Output { name: name.into() }).map(|n| ir.operands(n)[0]).map(|n| ir.node(n).ty.placement)
+    };
+    assert_eq!(placement_of("a"), Some(Placement::Party(0)), "private op public stays private");
+    assert_eq!(placement_of("c"), Some(Placement::Public), "revealed to all");
+    let shares = ir.graph.node_indices().filter(|&n| ir.node(n).op == Op::Share).count();
+    assert_eq!(shares, 2, "x and w are each shared once");
+}
+
+#[test]
+fn segments_hold_no_other_partys_private_ops() {
+    let src = format!("{HEAD}let g = x.T @ x;\noutput(g, \"g\");\nlet v = w * w;\noutput(v, \"v\");\nlet y = x @ w;\noutput(reveal(y, to: alice), \"y\");\n");
+    let compiled = driver::compile("t.sf", &src).unwrap_or_else(|_| panic!("does not compile"));
+    for seg in &compiled.partition {
+        for step in &seg.steps {
+            if step.role == Role::Compute {
+                let p = compiled.ir.node(step.node).ty.placement;
+                assert!(!matches!(p, Placement::Party(q) if q != seg.party), "party {} computes {:?}", seg.party, compiled.ir.node(step.node));
+            }
+        }
+    }
+    // At the bytecode level too: bob's code reads no input of alice's and writes none of her outputs.
+    let bob = &compiled.segments[1];
+    assert!(bob.inputs.iter().all(|i| i.name == "w"));
+    assert!(!bob.code.iter().any(|i| matches!(i, sf_isa::Instr::Output { name, .. } if name == "g")));
+    assert!(!bob.code.iter().any(|i| matches!(i, sf_isa::Instr::Transpose { .. })));
+}
+
+#[test]
+fn sequence_numbers_pair_up() {
+    let src = format!("{HEAD}let y = x @ w;\nlet z = y * y;\noutput(reveal(z, to: bob), \"z\");\noutput(reveal(y), \"y\");\n");
+    let compiled = driver::compile("t.sf", &src).unwrap_or_else(|_| panic!("does not compile"));
+    sfc::partition::verify(&compiled.ir, &compiled.partition).expect("paired");
+    let seqs = |p: usize| compiled.partition[p].steps.iter().filter_map(|s| s.seq).collect::<Vec<_>>();
+    assert_eq!(seqs(0), seqs(1));
+    assert_eq!(seqs(0), vec![0, 1, 2, 3]);
+}
+
+#[test]
+fn mutated_programs_never_panic() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/acceptance");
+    let mut sources: Vec<String> = vec![format!("{HEAD}let y = x @ w;\noutput(reveal(y), \"y\");\n")];
+    if let Ok(entries) = std::fs::read_dir(&dir) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if let Ok(s) = std::fs::read_to_string(e.path().join(format!("{name}.sf"))) {
+                sources.push(s);
+            }
+        }
+    }
+    let pieces = ["@", "(", ")", "[", "]", ",", ";", "let ", "x", "@spu", "@pub", "0", "-1", ".T", "axis:", "\"", "{", "}", "é", "\n", "reveal(", "1e400", "99999999999999999999"];
+    let mut state = 0x2545f4914f6cdd1du64;
+    let mut next = |bound: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % bound.max(1) as u64) as usize
+    };
+    for round in 0..3000 {
+        let src = &sources[round % sources.len()];
+        let mut text: Vec<char> = src.chars().collect();
+        for _ in 0..1 + next(4) {
+            let at = next(text.len() + 1);
+            match next(3) {
+                0 if !text.is_empty() => {
+                    let end = (at + next(8)).min(text.len());
+                    text.drain(at.min(end)..end);
+                }
+                _ => text.splice(at..at, pieces[next(pieces.len())].chars()).for_each(drop),
+            }
+        }
+        let mutated: String = text.into_iter().collect();
+        match driver::compile("m.sf", &mutated) {
+            Ok(_) => {}
+            Err(Failure::Diagnostics(diags)) => {
+                for d in diags {
+                    let rendered = format!("{:?}", driver::render("m.sf", &mutated, d));
+                    assert!(rendered.contains("m.sf"), "{rendered}");
+                }
+            }
+            Err(Failure::Bug(errors)) => panic!("verifier failed on {mutated:?}: {errors:?}"),
+        }
+    }
+}
