@@ -64,7 +64,7 @@ pub fn read_csv(path: &Path, dtype: DType) -> Result<Table, VmError> {
 
 /// Shapes a table as the input declaration says, binding shape symbols in `bindings`.
 pub fn bind_input(decl: &InputDecl, table: Table, symbols: &[String], bindings: &mut [Option<u64>]) -> Result<Plain, VmError> {
-    let declared = display_shape(&decl.shape, symbols);
+    let declared = format!("{}{}", decl.dtype, display_shape(&decl.shape, symbols));
     let err = |message: String| VmError::Data { path: table.path.clone(), message };
     let shape: Vec<usize> = match decl.shape.len() {
         0 if table.rows * table.cols == 1 => vec![],
@@ -72,20 +72,25 @@ pub fn bind_input(decl: &InputDecl, table: Table, symbols: &[String], bindings: 
         1 if table.rows == 1 => vec![table.cols],
         2 => vec![table.rows, table.cols],
         0 | 1 => {
-            return Err(err(format!("has {} rows of {} values, but input `{}` is declared {}{declared}", table.rows, table.cols, decl.name, decl.dtype)))
+            return Err(err(format!("has {} rows of {} values, but input `{}` is declared {declared}", table.rows, table.cols, decl.name)))
         }
         _ => return Err(err(format!("input `{}` has rank {}; CSV holds rank 2 at most", decl.name, decl.shape.len()))),
     };
     for (axis, (dim, &actual)) in decl.shape.iter().zip(&shape).enumerate() {
+        let counted = match (shape.len(), axis) {
+            (2, 0) => format!("{actual} rows"),
+            (2, _) => format!("{actual} columns"),
+            _ => format!("{actual} values"),
+        };
         match (dim.as_const(), dim.terms.as_slice()) {
             (Some(c), _) if c as usize == actual => {}
-            (Some(c), _) => return Err(err(format!("axis {axis} has {actual} entries, but input `{}` is declared {declared} (expected {c})", decl.name))),
+            (Some(c), _) => return Err(err(format!("has {counted}, but input `{}` is declared {declared} (expected {c})", decl.name))),
             (None, [(sym, 1)]) if dim.constant == 0 => {
                 let slot = bindings.get_mut(*sym as usize).ok_or_else(|| VmError::Internal("symbol out of range".into()))?;
                 match *slot {
                     Some(b) if b as usize != actual => {
                         let name = symbols.get(*sym as usize).map_or("?", String::as_str);
-                        return Err(err(format!("axis {axis} has {actual} entries, but `{name}` is already {b} from another input")));
+                        return Err(err(format!("has {counted}, but `{name}` is already {b} from another input of this party")));
                     }
                     _ => *slot = Some(actual as u64),
                 }

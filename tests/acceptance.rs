@@ -1,0 +1,55 @@
+//! The shared acceptance cases and the bundled examples, run end to end through `run_case.py`
+//! with the binaries of this build, compared against their float64 references.
+
+use sf_tests::{acceptance_dir, bin, repo_root, run, stderr};
+use std::path::Path;
+use std::process::Command;
+
+fn run_case(case: &Path, mode: &str) {
+    let out = run(Command::new("python3")
+        .arg(acceptance_dir().join("run_case.py"))
+        .arg(case)
+        .args(["--mode", mode, "--timeout", "120"])
+        .arg("--sfc")
+        .arg(bin("sfc"))
+        .arg("--sfvm")
+        .arg(bin("sfvm")));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && stdout.contains("PASS"), "{} [{mode}] failed:\n{stdout}\n{}", case.display(), stderr(&out));
+}
+
+#[test]
+fn linear_in_sim_mode() {
+    run_case(&acceptance_dir().join("linear"), "sim");
+}
+
+#[test]
+fn linear_in_debug_mode() {
+    run_case(&acceptance_dir().join("linear"), "debug");
+}
+
+#[test]
+fn bundled_examples_match_their_references() {
+    for mode in ["sim", "debug"] {
+        run_case(&repo_root().join("examples/credit_scoring"), mode);
+    }
+}
+
+/// The cases beyond this compiler's subset are refused with coded diagnostics, never a crash.
+#[test]
+fn every_acceptance_program_compiles_or_gets_coded_diagnostics() {
+    for entry in std::fs::read_dir(acceptance_dir()).expect("acceptance dir").flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let src = entry.path().join(format!("{name}.sf"));
+        if !src.exists() {
+            continue;
+        }
+        let out = run(Command::new(bin("sfc")).arg("check").arg(&src));
+        let err = stderr(&out);
+        match out.status.code() {
+            Some(0) => {}
+            Some(1) => assert!(err.contains("E0") && err.contains(&format!("{name}.sf:")), "{name}: {err}"),
+            other => panic!("{name}: sfc check exited {other:?}: {err}"),
+        }
+    }
+}
