@@ -363,6 +363,18 @@ mod tests {
     }
 
     #[test]
+    fn parses_the_stdlib() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../stdlib/std");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).expect("stdlib/std").flatten() {
+            let src = std::fs::read_to_string(entry.path()).expect("read");
+            parse(&src).unwrap_or_else(|d| panic!("{}: {} at {:?}", entry.path().display(), d.message, d.primary.span));
+            seen += 1;
+        }
+        assert!(seen > 0);
+    }
+
+    #[test]
     fn precedence_and_postfix() {
         let p = parse("parties a, b; let y = -x @ w.T + b * 2.0;").expect("parse");
         let Item::Stmt(Stmt { kind: StmtKind::Let { value, .. }, .. }) = &p.items[1] else { panic!() };

@@ -1,0 +1,87 @@
+//! SEMI2K kernels on secrets, all parties in this process (one thread each, in-memory links),
+//! as in sim mode. Each benchmark prints the rounds and bytes its operation costs.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use sfvm::link::{Comm, MemTransport, Tag, Traffic};
+use sfvm::prg::Prg;
+use sfvm::semi2k::{deal_seeds, Semi2k};
+use std::time::{Duration, Instant};
+
+const FRAC: u32 = 40;
+
+/// Runs `op` on every party's protocol instance at once and returns the slowest party's time and
+/// party 0's traffic. Shares are random ring elements: timing does not depend on the values.
+fn run_parties(n: usize, len: usize, op: &(dyn Fn(&mut Semi2k<MemTransport>, &[u128], &[u128]) + Sync), iters: u64) -> (Duration, Traffic) {
+    let names: Vec<String> = (0..n).map(|i| format!("p{i}")).collect();
+    let seeds = deal_seeds(n).expect("seeds");
+    let results: Vec<(Duration, Traffic)> = std::thread::scope(|s| {
+        let handles: Vec<_> = MemTransport::mesh(n)
+            .into_iter()
+            .zip(seeds)
+            .enumerate()
+            .map(|(i, (t, seeds))| {
+                let names = names.clone();
+                s.spawn(move || {
+                    let mut p = Semi2k::new(Comm::new(t, i as u16, names), seeds, FRAC);
+                    let mut prg = Prg::new([i as u8; 16]);
+                    let (x, y) = (prg.next_vec(len), prg.next_vec(len));
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        op(&mut p, &x, &y);
+                    }
+                    (start.elapsed(), p.comm.traffic)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("party")).collect()
+    });
+    let slowest = results.iter().map(|r| r.0).max().unwrap_or_default();
+    (slowest, results[0].1)
+}
+
+fn report(what: &str, iters: u64, t: Traffic) {
+    eprintln!("  {what}: {} rounds, {} bytes sent by party 0 per op", t.rounds / iters.max(1), t.bytes_sent / iters.max(1));
+}
+
+fn mul(c: &mut Criterion) {
+    let mut g = c.benchmark_group("secret_mul_fix");
+    g.sample_size(10);
+    for parties in [2, 3] {
+        for len in [100_000usize, 1_000_000] {
+            g.throughput(Throughput::Elements(len as u64));
+            let op = |p: &mut Semi2k<MemTransport>, x: &[u128], y: &[u128]| {
+                futures::executor::block_on(async {
+                    let z = p.mul(x, y, Tag { seq: 0, step: 0 }).await.expect("mul");
+                    std::hint::black_box(p.truncate(&z, Tag { seq: 0, step: 1 }).await.expect("trunc"));
+                })
+            };
+            let (_, t) = run_parties(parties, len, &op, 1);
+            report(&format!("mul {parties}p {len}"), 1, t);
+            g.bench_with_input(BenchmarkId::new(format!("{parties}p"), len), &len, |b, &len| {
+                b.iter_custom(|iters| run_parties(parties, len, &op, iters).0)
+            });
+        }
+    }
+}
+
+fn matmul(c: &mut Criterion) {
+    let mut g = c.benchmark_group("secret_matmul_fix");
+    g.sample_size(10);
+    for size in [128usize, 256] {
+        g.throughput(Throughput::Elements((size * size * size) as u64));
+        let op = move |p: &mut Semi2k<MemTransport>, x: &[u128], y: &[u128]| {
+            futures::executor::block_on(async {
+                let z = p.matmul(x, y, (size, size, size), Tag { seq: 0, step: 0 }).await.expect("matmul");
+                std::hint::black_box(p.truncate(&z, Tag { seq: 0, step: 1 }).await.expect("trunc"));
+            })
+        };
+        let (_, t) = run_parties(2, size * size, &op, 1);
+        report(&format!("matmul 2p {size}"), 1, t);
+        g.bench_with_input(BenchmarkId::new("2p", size), &size, |b, &size| {
+            b.iter_custom(|iters| run_parties(2, size * size, &op, iters).0)
+        });
+    }
+}
+
+criterion_group!(benches, mul, matmul);
+criterion_main!(benches);
