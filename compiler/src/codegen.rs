@@ -7,10 +7,11 @@ use crate::syntax::ast::Span;
 use sf_isa::{DebugInfo, InputDecl, Instr, Reg, Segment, SourceLoc};
 use std::collections::HashMap;
 
-pub fn codegen(ir: &Ir, segments: &[PartySegment], file: &str, source: &str) -> (Vec<Segment>, DebugInfo) {
+/// Fails only on a partition that breaks its invariants: a compiler bug, reported as such.
+pub fn codegen(ir: &Ir, segments: &[PartySegment], file: &str, source: &str) -> Result<(Vec<Segment>, DebugInfo), String> {
     let mut locs = Locs { table: Vec::new(), index: HashMap::new(), source };
-    let out = segments.iter().map(|seg| segment(ir, seg, &mut locs)).collect();
-    (out, DebugInfo { file: file.to_string(), source: source.to_string(), locs: locs.table })
+    let out = segments.iter().map(|seg| segment(ir, seg, &mut locs)).collect::<Result<_, _>>()?;
+    Ok((out, DebugInfo { file: file.to_string(), source: source.to_string(), locs: locs.table }))
 }
 
 struct Locs<'a> {
@@ -33,12 +34,16 @@ impl Locs<'_> {
     }
 }
 
-fn segment(ir: &Ir, seg: &PartySegment, locs: &mut Locs) -> Segment {
+fn segment(ir: &Ir, seg: &PartySegment, locs: &mut Locs) -> Result<Segment, String> {
     let mut regs: HashMap<NodeId, Reg> = HashMap::new();
     let mut out = Segment { party: seg.party, inputs: Vec::new(), n_regs: 0, code: Vec::new(), locs: Vec::new() };
     for step in &seg.steps {
         let node = ir.node(step.node);
-        let operands: Vec<Reg> = ir.operands(step.node).iter().filter_map(|o| regs.get(o).copied()).collect();
+        let operands: Vec<Reg> = ir
+            .operands(step.node)
+            .iter()
+            .map(|o| regs.get(o).copied().ok_or_else(|| format!("party {} uses %{} before it has it", seg.party, o.index())))
+            .collect::<Result<_, _>>()?;
         let defines = !matches!(step.role, Role::RevealSend { .. } | Role::SendPlain { .. }) && !matches!(node.op, Op::Output { .. });
         let dst = out.n_regs;
         if defines {
@@ -47,6 +52,10 @@ fn segment(ir: &Ir, seg: &PartySegment, locs: &mut Locs) -> Segment {
         }
         let seq = step.seq.unwrap_or(u32::MAX);
         let src = operands.first().copied().unwrap_or(0);
+        let binary = || match operands[..] {
+            [a, b] => Ok((a, b)),
+            _ => Err(format!("%{} is binary but has {} operands", step.node.index(), operands.len())),
+        };
         let (dtype, shape) = (node.ty.dtype, node.ty.shape.clone());
         let instr = match step.role {
             Role::ShareOwn => Instr::ShareOwn { dst, src, shape },
@@ -64,17 +73,22 @@ fn segment(ir: &Ir, seg: &PartySegment, locs: &mut Locs) -> Segment {
                 }
                 Op::Const(value) => Instr::Const { dst, value: *value },
                 Op::Neg => Instr::Neg { dst, a: src },
-                Op::Binary(op) => Instr::Binary { dst, op: *op, a: operands[0], b: operands[1], seq },
+                Op::Binary(op) => {
+                    let (a, b) = binary()?;
+                    Instr::Binary { dst, op: *op, a, b, seq }
+                }
                 Op::Transpose => Instr::Transpose { dst, a: src },
                 Op::Sum { axis } => Instr::Sum { dst, a: src, axis: *axis as u32 },
                 Op::Concat { axis } => Instr::Concat { dst, parts: operands.clone(), axis: *axis as u32 },
                 Op::Cast(to) => Instr::Cast { dst, a: src, to: *to },
                 Op::Output { name } => Instr::Output { src, name: name.clone() },
-                Op::Share | Op::Reveal { .. } | Op::Send { .. } => unreachable!("communication ops have communication roles"),
+                Op::Share | Op::Reveal { .. } | Op::Send { .. } => {
+                    return Err(format!("%{} is a communication op without a communication role", step.node.index()))
+                }
             },
         };
         out.code.push(instr);
         out.locs.push(locs.get(node.span));
     }
-    out
+    Ok(out)
 }

@@ -50,7 +50,7 @@ pub fn compile(file: &str, source: &str) -> Result<Compiled, Failure> {
     verify(&ir, Stage::Explicit).map_err(|e| bug("insert_comm", e))?;
     let partition = partition::partition(&ir);
     partition::verify(&ir, &partition).map_err(|e| bug("partition", e))?;
-    let (segments, debug) = codegen::codegen(&ir, &partition, file, source);
+    let (segments, debug) = codegen::codegen(&ir, &partition, file, source).map_err(|e| bug("codegen", vec![e]))?;
     Ok(Compiled { ir, partition, segments, debug, warnings })
 }
 
