@@ -39,10 +39,13 @@ fn segment(ir: &Ir, seg: &PartySegment, locs: &mut Locs) -> Result<Segment, Stri
     let mut out = Segment { party: seg.party, inputs: Vec::new(), n_regs: 0, code: Vec::new(), locs: Vec::new() };
     for step in &seg.steps {
         let node = ir.node(step.node);
+        // A receiving party never holds the operand: the owner's private value stays with the owner.
+        let reads_operands = !matches!(step.role, Role::ShareRecv { .. } | Role::RecvPlain { .. });
         let operands: Vec<Reg> = ir
             .operands(step.node)
-            .iter()
-            .map(|o| regs.get(o).copied().ok_or_else(|| format!("party {} uses %{} before it has it", seg.party, o.index())))
+            .into_iter()
+            .filter(|_| reads_operands)
+            .map(|o| regs.get(&o).copied().ok_or_else(|| format!("party {} uses %{} before it has it", seg.party, o.index())))
             .collect::<Result<_, _>>()?;
         let defines = !matches!(step.role, Role::RevealSend { .. } | Role::SendPlain { .. }) && !matches!(node.op, Op::Output { .. });
         let dst = out.n_regs;
