@@ -51,8 +51,8 @@ fn mul(c: &mut Criterion) {
             g.throughput(Throughput::Elements(len as u64));
             let op = |p: &mut Semi2k<MemTransport>, x: &[u128], y: &[u128]| {
                 futures::executor::block_on(async {
-                    let z = p.mul(x, y, Tag { seq: 0, step: 0 }).await.expect("mul");
-                    std::hint::black_box(p.truncate(&z, Tag { seq: 0, step: 1 }).await.expect("trunc"));
+                    let z = p.mul(x, y, Tag::new(0, 0)).await.expect("mul");
+                    std::hint::black_box(p.truncate(&z, Tag::new(0, 1)).await.expect("trunc"));
                 })
             };
             let (_, t) = run_parties(parties, len, &op, 1);
@@ -71,8 +71,8 @@ fn matmul(c: &mut Criterion) {
         g.throughput(Throughput::Elements((size * size * size) as u64));
         let op = move |p: &mut Semi2k<MemTransport>, x: &[u128], y: &[u128]| {
             futures::executor::block_on(async {
-                let z = p.matmul(x, y, (size, size, size), Tag { seq: 0, step: 0 }).await.expect("matmul");
-                std::hint::black_box(p.truncate(&z, Tag { seq: 0, step: 1 }).await.expect("trunc"));
+                let z = p.matmul(x, y, (size, size, size), Tag::new(0, 0)).await.expect("matmul");
+                std::hint::black_box(p.truncate(&z, Tag::new(0, 1)).await.expect("trunc"));
             })
         };
         let (_, t) = run_parties(2, size * size, &op, 1);

@@ -2,15 +2,20 @@
 //! instruction back to its source span.
 
 use crate::ir::{display::line_col, Ir, NodeId, Op};
-use crate::partition::{PartySegment, Role};
+use crate::partition::{carried_for, PartySegment, Role, Step};
 use crate::syntax::ast::Span;
-use sf_isa::{DebugInfo, InputDecl, Instr, Reg, Segment, SourceLoc};
+use sf_isa::{Block, Carry, DebugInfo, InputDecl, Instr, PartyId, Reg, Segment, SourceLoc};
 use std::collections::HashMap;
 
 /// Fails only on a partition that breaks its invariants: a compiler bug, reported as such.
 pub fn codegen(ir: &Ir, segments: &[PartySegment], file: &str, source: &str) -> Result<(Vec<Segment>, DebugInfo), String> {
     let mut locs = Locs { table: Vec::new(), index: HashMap::new(), source };
-    let out = segments.iter().map(|seg| segment(ir, seg, &mut locs)).collect::<Result<_, _>>()?;
+    let mut out = Vec::new();
+    for seg in segments {
+        let mut g = Gen { ir, party: seg.party, regs: HashMap::new(), n_regs: 0, inputs: Vec::new(), locs: &mut locs };
+        let body = g.block(&seg.steps)?;
+        out.push(Segment { party: seg.party, inputs: g.inputs, n_regs: g.n_regs, body });
+    }
     Ok((out, DebugInfo { file: file.to_string(), source: source.to_string(), locs: locs.table }))
 }
 
@@ -34,33 +39,57 @@ impl Locs<'_> {
     }
 }
 
-fn segment(ir: &Ir, seg: &PartySegment, locs: &mut Locs) -> Result<Segment, String> {
-    let mut regs: HashMap<NodeId, Reg> = HashMap::new();
-    let mut out = Segment { party: seg.party, inputs: Vec::new(), n_regs: 0, code: Vec::new(), locs: Vec::new() };
-    for step in &seg.steps {
+struct Gen<'a, 'b> {
+    ir: &'a Ir,
+    party: PartyId,
+    regs: HashMap<NodeId, Reg>,
+    n_regs: u32,
+    inputs: Vec<InputDecl>,
+    locs: &'b mut Locs<'a>,
+}
+
+impl Gen<'_, '_> {
+    fn fresh(&mut self, node: Option<NodeId>) -> Reg {
+        let r = self.n_regs;
+        self.n_regs += 1;
+        if let Some(n) = node {
+            self.regs.insert(n, r);
+        }
+        r
+    }
+
+    fn reg(&self, node: NodeId) -> Result<Reg, String> {
+        self.regs.get(&node).copied().ok_or_else(|| format!("party {} uses %{} before it has it", self.party, node.index()))
+    }
+
+    fn block(&mut self, steps: &[Step]) -> Result<Block, String> {
+        let mut block = Block::default();
+        for step in steps {
+            let instr = self.instr(step)?;
+            block.code.push(instr);
+            let span = self.ir.node(step.node).span;
+            block.locs.push(self.locs.get(span));
+        }
+        Ok(block)
+    }
+
+    fn instr(&mut self, step: &Step) -> Result<Instr, String> {
+        let ir = self.ir;
         let node = ir.node(step.node);
         // A receiving party never holds the operand: the owner's private value stays with the owner.
-        let reads_operands = !matches!(step.role, Role::ShareRecv { .. } | Role::RecvPlain { .. });
-        let operands: Vec<Reg> = ir
-            .operands(step.node)
-            .into_iter()
-            .filter(|_| reads_operands)
-            .map(|o| regs.get(&o).copied().ok_or_else(|| format!("party {} uses %{} before it has it", seg.party, o.index())))
-            .collect::<Result<_, _>>()?;
-        let defines = !matches!(step.role, Role::RevealSend { .. } | Role::SendPlain { .. }) && !matches!(node.op, Op::Output { .. });
-        let dst = out.n_regs;
-        if defines {
-            regs.insert(step.node, dst);
-            out.n_regs += 1;
-        }
+        let operands: Vec<Reg> = match step.role {
+            Role::ShareRecv { .. } | Role::RecvPlain { .. } => vec![],
+            _ if matches!(node.op, Op::Loop { .. }) => vec![],
+            _ => ir.operands(step.node).into_iter().map(|o| self.reg(o)).collect::<Result<_, _>>()?,
+        };
         let seq = step.seq.unwrap_or(u32::MAX);
         let src = operands.first().copied().unwrap_or(0);
-        let binary = || match operands[..] {
-            [a, b] => Ok((a, b)),
-            _ => Err(format!("%{} is binary but has {} operands", step.node.index(), operands.len())),
-        };
+        let arg = |i: usize| operands.get(i).copied().ok_or_else(|| format!("%{} lacks operand {i}", step.node.index()));
         let (dtype, shape) = (node.ty.dtype, node.ty.shape.clone());
-        let instr = match step.role {
+        let defines = !matches!(step.role, Role::RevealSend { .. } | Role::SendPlain { .. })
+            && !matches!(node.op, Op::Output { .. } | Op::Loop { .. });
+        let dst = if defines { self.fresh(Some(step.node)) } else { 0 };
+        Ok(match step.role {
             Role::ShareOwn => Instr::ShareOwn { dst, src, shape },
             Role::ShareRecv { owner } => Instr::ShareRecv { dst, owner, dtype, shape },
             Role::RevealSend { to } => Instr::RevealSend { src, to, seq },
@@ -70,28 +99,67 @@ fn segment(ir: &Ir, seg: &PartySegment, locs: &mut Locs) -> Result<Segment, Stri
             Role::RecvPlain { from } => Instr::RecvPlain { dst, from, dtype, shape, seq },
             Role::Compute => match &node.op {
                 Op::Input { name } => {
-                    let loc = locs.get(node.span);
-                    out.inputs.push(InputDecl { name: name.clone(), dtype, shape, loc });
-                    Instr::Input { dst, input: out.inputs.len() as u32 - 1 }
+                    let loc = self.locs.get(node.span);
+                    self.inputs.push(InputDecl { name: name.clone(), dtype, shape, loc });
+                    Instr::Input { dst, input: self.inputs.len() as u32 - 1 }
                 }
                 Op::Const(value) => Instr::Const { dst, value: *value },
-                Op::Neg => Instr::Neg { dst, a: src },
-                Op::Binary(op) => {
-                    let (a, b) = binary()?;
-                    Instr::Binary { dst, op: *op, a, b, seq }
-                }
+                Op::Unary(op) => Instr::Unary { dst, op: *op, a: src, seq },
+                Op::Binary(op) => Instr::Binary { dst, op: *op, a: arg(0)?, b: arg(1)?, seq },
+                Op::Select => Instr::Select { dst, c: arg(0)?, a: arg(1)?, b: arg(2)?, seq },
+                Op::Reduce { op, axis } => Instr::Reduce { dst, op: *op, a: src, axis: *axis as u32, seq },
+                Op::Reshape => Instr::Reshape { dst, a: src, shape },
+                Op::Slice { ranges } => Instr::Slice { dst, a: src, ranges: ranges.clone() },
+                Op::Gather { axis } => Instr::Gather { dst, a: arg(0)?, index: arg(1)?, axis: *axis as u32 },
+                Op::Fill(value) => Instr::Fill { dst, value: *value, shape },
+                Op::Arange => Instr::Arange { dst, len: shape.first().cloned().ok_or("arange without a length")? },
+                Op::DimValue(d) => Instr::DimValue { dst, dim: d.clone() },
+                Op::Random => Instr::Random { dst, shape },
                 Op::Transpose => Instr::Transpose { dst, a: src },
                 Op::Sum { axis } => Instr::Sum { dst, a: src, axis: *axis as u32 },
                 Op::Concat { axis } => Instr::Concat { dst, parts: operands.clone(), axis: *axis as u32 },
                 Op::Cast(to) => Instr::Cast { dst, a: src, to: *to },
                 Op::Output { name } => Instr::Output { src, name: name.clone() },
-                Op::Share | Op::Reveal { .. } | Op::Send { .. } => {
-                    return Err(format!("%{} is a communication op without a communication role", step.node.index()))
+                Op::Loop { body, carried } => self.lp(step, *body, *carried)?,
+                Op::Share | Op::Reveal { .. } | Op::Send { .. } | Op::LoopIndex | Op::LoopParam { .. } | Op::Yield | Op::LoopResult { .. } => {
+                    return Err(format!("%{} ({}) has no instruction of its own", step.node.index(), node.op.name()))
                 }
             },
-        };
-        out.code.push(instr);
-        out.locs.push(locs.get(node.span));
+        })
     }
-    Ok(out)
+
+    /// A loop: its trip count, the carried values this party holds, and its body.
+    fn lp(&mut self, step: &Step, body: crate::ir::RegionId, carried: usize) -> Result<Instr, String> {
+        let ir = self.ir;
+        let operands = ir.operands(step.node);
+        let trip = self.reg(operands[0])?;
+        let yield_node = *operands.last().ok_or("loop without yield")?;
+        let body_nodes: Vec<NodeId> = ir.graph.node_indices().filter(|&n| ir.node(n).region == body).collect();
+        let index_node = body_nodes.iter().copied().find(|&n| matches!(ir.node(n).op, Op::LoopIndex));
+        let index = index_node.map(|n| self.fresh(Some(n)));
+        let held = carried_for(ir, step.node, self.party);
+        let mut carries = Vec::new();
+        for &i in &held {
+            let param_node = body_nodes.iter().copied().find(|&n| matches!(ir.node(n).op, Op::LoopParam { index } if index == i));
+            let init = self.reg(operands[1 + i])?;
+            let param = self.fresh(param_node);
+            carries.push(Carry { init, param, next: 0 });
+        }
+        let block = self.block(&step.body)?;
+        let nexts = ir.operands(yield_node);
+        for (c, &i) in carries.iter_mut().zip(&held) {
+            let next = *nexts.get(i).ok_or("yield lacks a carried value")?;
+            c.next = self.reg(next)?;
+        }
+        // After the loop, result i is the carried register's last value.
+        for user in ir.users(step.node) {
+            if let Op::LoopResult { index } = ir.node(user).op {
+                if let Some(pos) = held.iter().position(|&i| i == index) {
+                    self.regs.insert(user, carries[pos].param);
+                }
+            }
+        }
+        let _ = carried;
+        Ok(Instr::Loop { trip, index, carried: carries, body: block })
+    }
 }

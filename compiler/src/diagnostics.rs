@@ -66,13 +66,23 @@ pub const CODES: &[(&str, &str)] = &[
     ("E0104", "wrong arguments to a builtin"),
     ("E0105", "name used in the wrong role (a party as a value, a value as a party)"),
     ("E0106", "duplicate output name"),
+    ("E0107", "assignment to a variable not declared `mut`"),
+    ("E0108", "function defined twice"),
+    ("E0109", "a function that returns no value used as a value"),
+    ("E0110", "unknown library module or import"),
+    ("E0111", "input or output outside the top level"),
+    ("E0112", "not a dimension known at compile time"),
     ("E0200", "shape mismatch"),
     ("E0201", "dtype mismatch"),
     ("E0202", "axis out of range"),
     ("E0203", "missing or invalid type annotation"),
     ("E0300", "value would leak to a party"),
     ("E0301", "output of a secret value"),
+    ("E0302", "`if` on a condition that is not public"),
     ("E0303", "reveal of a value that is not secret"),
+    ("E0304", "loop bound that is not public"),
+    ("E0305", "recursion"),
+    ("E0204", "slice out of range"),
     ("E0900", "not supported yet"),
     ("W0001", "value computed and never used"),
 ];
@@ -124,12 +134,83 @@ pub fn undefined_name(span: Span, name: &str, suggestion: Option<&str>) -> Diagn
     }
 }
 
-pub fn unknown_function(span: Span, name: &str, suggestion: Option<&str>) -> Diagnostic {
+pub fn unknown_function(span: Span, name: &str, suggestion: Option<&str>, library: Option<&str>) -> Diagnostic {
     let d = Diagnostic::error("E0103", span, format!("unknown function `{name}`"), "not a builtin or a function");
+    match (library, suggestion) {
+        (Some(module), _) => d.help(format!("`{name}` is in the standard library: `use {module}::{{{name}}};`")),
+        (None, Some(s)) => d.help(format!("did you mean `{s}`?")),
+        (None, None) => d,
+    }
+}
+
+pub fn duplicate_function(span: Span, first: Span, name: &str) -> Diagnostic {
+    Diagnostic::error("E0108", span, format!("function `{name}` is defined twice"), "defined again here")
+        .also(first, "first defined here")
+        .help("rename one of them")
+}
+
+pub fn no_value(span: Span, name: &str) -> Diagnostic {
+    Diagnostic::error("E0109", span, format!("`{name}` returns no value"), "used as a value")
+        .help("end the function's body with the expression to return, without `;`")
+}
+
+pub fn unknown_module(span: Span, path: &str, available: &str) -> Diagnostic {
+    Diagnostic::error("E0110", span, format!("no library module `{path}`"), "unknown module")
+        .help(format!("the library modules are {available}"))
+}
+
+pub fn unknown_import(span: Span, name: &str, module: &str, suggestion: Option<&str>) -> Diagnostic {
+    let d = Diagnostic::error("E0110", span, format!("`{module}` has no function `{name}`"), "not in this module");
     match suggestion {
         Some(s) => d.help(format!("did you mean `{s}`?")),
         None => d,
     }
+}
+
+pub fn library_broken(span: Span, module: &str, message: &str) -> Diagnostic {
+    Diagnostic::error("E0110", span, format!("library module `{module}` does not parse: {message}"), "imported here")
+        .help("this is a bug in the standard library shipped with sfc; please report it")
+}
+
+pub fn not_at_top_level(span: Span, what: &str) -> Diagnostic {
+    Diagnostic::error("E0111", span, format!("`{what}` must be at the top level of the program"), "inside a function or loop")
+        .help(format!("move the `{what}` out of the function or loop; pass values in as arguments and return them"))
+}
+
+pub fn not_a_dimension(span: Span) -> Diagnostic {
+    Diagnostic::error("E0112", span, "a shape or bound here must be known at compile time", "not a known dimension")
+        .help("use an integer, a shape symbol such as `n`, `len(x)`, or sums and constant multiples of those")
+}
+
+pub fn assign_immutable(span: Span, declared: Span, name: &str) -> Diagnostic {
+    Diagnostic::error("E0107", span, format!("cannot assign twice to `{name}`"), "assigned here")
+        .also(declared, "declared without `mut`")
+        .help(format!("declare it with `let mut {name} = ...`"))
+}
+
+pub fn loop_bound_not_public(span: Span, placement: &str) -> Diagnostic {
+    Diagnostic::error("E0304", span, "the bounds of a loop must be public", format!("this is @{placement}"))
+        .help("every party runs the same number of iterations; use a public value (a literal, a shape symbol, `len(x)`), or reveal the bound first")
+}
+
+pub fn condition_not_public(span: Span, placement: &str, secret: bool) -> Diagnostic {
+    let help = if secret {
+        "every party must take the same branch; choose between values obliviously with `select(c, a, b)`"
+    } else {
+        "every party must take the same branch; compute both values and `select(c, a, b)`, or reveal the condition to all first"
+    };
+    Diagnostic::error("E0302", span, format!("`if` on a condition that is not public (@{placement})"), format!("this is @{placement}")).help(help)
+}
+
+pub fn recursion(span: Span, first: Span, chain: &[String]) -> Diagnostic {
+    Diagnostic::error("E0305", span, format!("recursion: {}", chain.join(" -> ")), "calls itself again here")
+        .also(first, "first called here")
+        .help("functions are inlined at compile time; write the repetition as a `for` loop")
+}
+
+pub fn slice_out_of_range(span: Span, start: i64, end: i64, len: i64) -> Diagnostic {
+    Diagnostic::error("E0204", span, format!("slice {start}:{end} is out of range for an axis of {len}"), "out of range")
+        .help(format!("slice bounds must satisfy 0 <= start <= end <= {len}"))
 }
 
 pub fn bad_arguments(span: Span, callee: &str, problem: &str, usage: &str) -> Diagnostic {

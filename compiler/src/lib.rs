@@ -12,4 +12,5 @@ pub mod ir;
 pub mod lower;
 pub mod partition;
 pub mod passes;
+pub mod stdlib;
 pub mod syntax;

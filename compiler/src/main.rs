@@ -129,7 +129,7 @@ fn run(command: Command) -> Result<(), ExitCode> {
                 "compiled {name} -> {} ({} parties, {} instructions, module {})",
                 out.display(),
                 header.parties.len(),
-                compiled.segments.iter().map(|s| s.code.len()).sum::<usize>(),
+                compiled.segments.iter().map(|s| s.body.code.len()).sum::<usize>(),
                 &header.hash_hex()[..16]
             );
             Ok(())

@@ -2,18 +2,20 @@
 //!
 //! A party's segment holds its private ops, every public and secret op (each party runs all of
 //! them on its shares: multi-controller execution), and its side of every communication. Each
-//! message-passing step gets a sequence number here, at compile time, in schedule order; both
-//! sides of an exchange carry the same number, so they pair up without run-time coordination.
+//! step that may exchange messages gets a sequence number here, at compile time, in schedule
+//! order; both sides of an exchange carry the same number, so they pair up without run-time
+//! coordination. A loop is one step whose body is the party's steps of the loop body; at run
+//! time the iteration number extends the sequence number.
 
-use crate::ir::{BinOp, Ir, NodeId, Op, PartyId, Placement};
+use crate::ir::{Ir, NodeId, Op, PartyId, Placement, RegionId, TOP};
 use sf_isa::Seq;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 
 /// What a party does with one IR node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
-    /// Runs the op on its own values (plaintext or shares).
+    /// Runs the op on its own values (plaintext or shares); for a loop, runs its body.
     Compute,
     ShareOwn,
     ShareRecv { owner: PartyId },
@@ -24,12 +26,14 @@ pub enum Role {
     RecvPlain { from: PartyId },
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Step {
     pub node: NodeId,
     pub role: Role,
-    /// Set on every step that sends or receives a message.
+    /// Set on every step that may send or receive a message.
     pub seq: Option<Seq>,
+    /// The party's steps of a loop's body; empty for every other op.
+    pub body: Vec<Step>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,59 +42,95 @@ pub struct PartySegment {
     pub steps: Vec<Step>,
 }
 
-/// Whether a compute step on secrets may exchange messages: a Beaver multiplication, or the
-/// truncation after a fixed-point product, which takes a round for three or more parties.
-fn needs_round(ir: &Ir, node: NodeId) -> bool {
+/// Whether a node may exchange messages: communication, and every op on secrets that is not
+/// local (products, comparisons, nonlinear functions); purely local ones waste a number, no more.
+fn numbered(ir: &Ir, node: NodeId) -> bool {
     let n = ir.node(node);
-    matches!(n.op, Op::Binary(BinOp::Mul | BinOp::MatMul)) && n.ty.placement == Placement::Secret
+    n.op.is_communication() || (n.ty.placement == Placement::Secret && !n.op.is_control())
+}
+
+fn number(ir: &Ir, region: RegionId, next: &mut Seq, out: &mut HashMap<NodeId, Seq>) {
+    for node in ir.schedule(region) {
+        if numbered(ir, node) {
+            out.insert(node, *next);
+            *next += 1;
+        }
+        if let Op::Loop { body, .. } = ir.node(node).op {
+            number(ir, body, next, out);
+        }
+    }
 }
 
 pub fn partition(ir: &Ir) -> Vec<PartySegment> {
+    let mut seqs = HashMap::new();
+    number(ir, TOP, &mut 0, &mut seqs);
+    (0..ir.parties.len() as PartyId).map(|party| PartySegment { party, steps: steps(ir, TOP, party, &seqs) }).collect()
+}
+
+/// The carried values of a loop that `party` holds: those not private to another party.
+pub fn carried_for(ir: &Ir, loop_node: NodeId, party: PartyId) -> Vec<usize> {
+    let Op::Loop { body, carried } = ir.node(loop_node).op else { return vec![] };
+    (0..carried)
+        .filter(|&i| {
+            let placement = ir
+                .graph
+                .node_indices()
+                .find(|&n| matches!(ir.node(n).op, Op::LoopParam { index } | Op::LoopResult { index } if index == i)
+                    && (ir.node(n).region == body || ir.operands(n).first() == Some(&loop_node)))
+                .map(|n| ir.node(n).ty.placement);
+            !matches!(placement, Some(Placement::Party(p)) if p != party)
+        })
+        .collect()
+}
+
+fn steps(ir: &Ir, region: RegionId, party: PartyId, seqs: &HashMap<NodeId, Seq>) -> Vec<Step> {
     let parties = ir.parties.len() as PartyId;
-    let mut segments: Vec<PartySegment> = (0..parties).map(|party| PartySegment { party, steps: Vec::new() }).collect();
-    let mut next_seq: Seq = 0;
-    for node in ir.schedule() {
+    let mut out = Vec::new();
+    for node in ir.schedule(region) {
         let n = ir.node(node);
+        let seq = seqs.get(&node).copied();
         let operand_owner = ir.operands(node).first().and_then(|&o| match ir.node(o).ty.placement {
             Placement::Party(p) => Some(p),
             _ => None,
         });
-        let mut seq = None;
-        let roles: Vec<(PartyId, Role)> = match (&n.op, n.ty.placement) {
-            (Op::Share, _) => match operand_owner {
-                Some(owner) => (0..parties).map(|p| (p, if p == owner { Role::ShareOwn } else { Role::ShareRecv { owner } })).collect(),
-                // A public value is shared by party 0 holding it and everyone else holding zero.
-                None => (0..parties).map(|p| (p, if p == 0 { Role::ShareOwn } else { Role::ShareRecv { owner: 0 } })).collect(),
-            },
-            (Op::Reveal { to: Some(to) }, _) => {
-                seq = Some(next_seq);
-                (0..parties).map(|p| (p, if p == *to { Role::RevealRecv } else { Role::RevealSend { to: *to } })).collect()
+        let step = |role| Some(Step { node, role, seq, body: Vec::new() });
+        let s = match (&n.op, n.ty.placement) {
+            (Op::LoopIndex | Op::LoopParam { .. } | Op::Yield | Op::LoopResult { .. }, _) => None,
+            (Op::Loop { body, .. }, _) => {
+                let inner = steps(ir, *body, party, seqs);
+                let carries = carried_for(ir, node, party);
+                (!inner.is_empty() || !carries.is_empty()).then(|| Step { node, role: Role::Compute, seq: None, body: inner })
             }
-            (Op::Reveal { to: None }, _) => {
-                seq = Some(next_seq);
-                (0..parties).map(|p| (p, Role::RevealAll)).collect()
+            (Op::Share, _) => {
+                let owner = operand_owner.unwrap_or(0);
+                step(if party == owner { Role::ShareOwn } else { Role::ShareRecv { owner } })
             }
+            (Op::Reveal { to: Some(to) }, _) => step(if party == *to { Role::RevealRecv } else { Role::RevealSend { to: *to } }),
+            (Op::Reveal { to: None }, _) => step(Role::RevealAll),
             (Op::Send { to }, _) => {
-                seq = Some(next_seq);
                 let from = operand_owner.unwrap_or(0);
-                vec![(from, Role::SendPlain { to: *to }), (*to, Role::RecvPlain { from })]
-            }
-            (_, Placement::Party(p)) => vec![(p, Role::Compute)],
-            (_, _) => {
-                if needs_round(ir, node) {
-                    seq = Some(next_seq);
+                if party == from {
+                    step(Role::SendPlain { to: *to })
+                } else if party == *to {
+                    step(Role::RecvPlain { from })
+                } else {
+                    None
                 }
-                (0..parties).map(|p| (p, Role::Compute)).collect()
             }
+            (_, Placement::Party(p)) if p != party => None,
+            _ => step(Role::Compute),
         };
-        if seq.is_some() {
-            next_seq += 1;
-        }
-        for (party, role) in roles {
-            segments[party as usize].steps.push(Step { node, role, seq });
-        }
+        let _ = parties;
+        out.extend(s);
     }
-    segments
+    out
+}
+
+fn flatten<'a>(steps: &'a [Step], out: &mut Vec<&'a Step>) {
+    for s in steps {
+        out.push(s);
+        flatten(&s.body, out);
+    }
 }
 
 /// Checks the partition's invariants: no segment computes another party's private op, and every
@@ -99,7 +139,9 @@ pub fn verify(ir: &Ir, segments: &[PartySegment]) -> Result<(), Vec<String>> {
     let mut errors = Vec::new();
     let mut by_seq: BTreeMap<Seq, Vec<(PartyId, Role)>> = BTreeMap::new();
     for seg in segments {
-        for step in &seg.steps {
+        let mut all = Vec::new();
+        flatten(&seg.steps, &mut all);
+        for step in all {
             let placement = ir.node(step.node).ty.placement;
             if step.role == Role::Compute && matches!(placement, Placement::Party(p) if p != seg.party) {
                 errors.push(format!("segment {} computes %{}, private to {}", ir.party_name(seg.party), step.node.index(), ir.placement_name(placement)));
@@ -111,10 +153,11 @@ pub fn verify(ir: &Ir, segments: &[PartySegment]) -> Result<(), Vec<String>> {
     }
     let n = segments.len();
     for (seq, roles) in by_seq {
-        let sends: Vec<PartyId> = roles.iter().filter_map(|(p, r)| matches!(r, Role::RevealSend { .. } | Role::SendPlain { .. }).then_some(*p)).collect();
+        let sends = roles.iter().filter(|(_, r)| matches!(r, Role::RevealSend { .. } | Role::SendPlain { .. })).count();
         let ok = match roles.iter().map(|(_, r)| *r).find(|r| !matches!(r, Role::RevealSend { .. })) {
-            Some(Role::RevealRecv) => roles.len() == n && sends.len() == n - 1,
-            Some(Role::RevealAll) | Some(Role::Compute) => roles.len() == n && roles.iter().all(|(_, r)| *r == roles[0].1),
+            Some(Role::RevealRecv) => roles.len() == n && sends == n - 1,
+            Some(Role::RevealAll) | Some(Role::ShareOwn) | Some(Role::ShareRecv { .. }) => roles.len() == n,
+            Some(Role::Compute) => roles.iter().all(|(_, r)| *r == Role::Compute) && (roles.len() == n || roles.len() == 1),
             Some(Role::SendPlain { to }) => roles.len() == 2 && roles.iter().any(|&(p, r)| p == to && matches!(r, Role::RecvPlain { .. })),
             Some(Role::RecvPlain { from }) => roles.len() == 2 && roles.iter().any(|&(p, r)| p == from && matches!(r, Role::SendPlain { .. })),
             _ => false,
@@ -135,26 +178,34 @@ pub fn to_text(ir: &Ir, segments: &[PartySegment]) -> String {
     let mut out = String::new();
     for seg in segments {
         let _ = writeln!(out, "segment {}:", ir.party_name(seg.party));
-        for step in &seg.steps {
-            let node = ir.node(step.node);
-            let what = match step.role {
-                Role::Compute => ir.op_string(step.node),
-                Role::ShareOwn => format!("share.own %{}", ir.operands(step.node)[0].index()),
-                Role::ShareRecv { owner } => format!("share.recv from={}", ir.party_name(owner)),
-                Role::RevealSend { to } => format!("reveal.send %{} to={}", ir.operands(step.node)[0].index(), ir.party_name(to)),
-                Role::RevealRecv => format!("reveal.recv %{}", ir.operands(step.node)[0].index()),
-                Role::RevealAll => format!("reveal.all %{}", ir.operands(step.node)[0].index()),
-                Role::SendPlain { to } => format!("send %{} to={}", ir.operands(step.node)[0].index(), ir.party_name(to)),
-                Role::RecvPlain { from } => format!("recv from={}", ir.party_name(from)),
-            };
-            let seq = step.seq.map(|s| format!("  !seq {s}")).unwrap_or_default();
-            let result = match step.role {
-                Role::RevealSend { .. } | Role::SendPlain { .. } => "    ".to_string(),
-                _ if matches!(node.op, Op::Output { .. }) => "    ".to_string(),
-                _ => format!("  %{}: {} = ", step.node.index(), ir.type_string(&node.ty)),
-            };
-            let _ = writeln!(out, "{result}{what}{seq}");
-        }
+        steps_text(ir, &seg.steps, 1, &mut out);
     }
     out
+}
+
+fn steps_text(ir: &Ir, steps: &[Step], depth: usize, out: &mut String) {
+    let indent = "  ".repeat(depth);
+    for step in steps {
+        let node = ir.node(step.node);
+        let operand = |i: usize| ir.operands(step.node).get(i).map_or("?".to_string(), |o| format!("%{}", o.index()));
+        let what = match step.role {
+            Role::Compute => ir.op_string(step.node),
+            Role::ShareOwn => format!("share.own {}", operand(0)),
+            Role::ShareRecv { owner } => format!("share.recv from={}", ir.party_name(owner)),
+            Role::RevealSend { to } => format!("reveal.send {} to={}", operand(0), ir.party_name(to)),
+            Role::RevealRecv => format!("reveal.recv {}", operand(0)),
+            Role::RevealAll => format!("reveal.all {}", operand(0)),
+            Role::SendPlain { to } => format!("send {} to={}", operand(0), ir.party_name(to)),
+            Role::RecvPlain { from } => format!("recv from={}", ir.party_name(from)),
+        };
+        let seq = step.seq.map(|s| format!("  !seq {s}")).unwrap_or_default();
+        let defines = !matches!(step.role, Role::RevealSend { .. } | Role::SendPlain { .. }) && !matches!(node.op, Op::Output { .. } | Op::Loop { .. });
+        let result = if defines { format!("%{}: {} = ", step.node.index(), ir.type_string(&node.ty)) } else { String::new() };
+        let _ = writeln!(out, "{indent}{result}{what}{seq}");
+        if matches!(node.op, Op::Loop { .. }) {
+            let _ = writeln!(out, "{indent}{{");
+            steps_text(ir, &step.body, depth + 1, out);
+            let _ = writeln!(out, "{indent}}}");
+        }
+    }
 }

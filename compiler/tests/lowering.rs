@@ -51,8 +51,8 @@ fn names_arguments_and_unsupported_constructs() {
     check_err(&format!("{HEAD}let y = xx * 2.0;"), "E0102", "`x`");
     check_err(&format!("{HEAD}let y = summ(x, axis: 0);"), "E0103", "`sum`");
     check_err(&format!("{HEAD}let y = sum(x, axes: 0);"), "E0104", "axes");
-    check_err(&format!("{HEAD}let y = exp(x);"), "E0900", "exp");
-    check_err(&format!("{HEAD}for i in 0..3 {{ }}"), "E0900", "for");
+    check_err(&format!("{HEAD}let y = load(\"w.npy\");"), "E0900", "load");
+    check_err(&format!("{HEAD}let y = sigmoid(x);"), "E0103", "use std::nn::{sigmoid}");
     check_err("let a = 1;", "E0101", "parties");
 }
 
@@ -93,8 +93,8 @@ fn segments_hold_no_other_partys_private_ops() {
     // At the bytecode level too: bob's code reads no input of alice's and writes none of her outputs.
     let bob = &compiled.segments[1];
     assert!(bob.inputs.iter().all(|i| i.name == "w"));
-    assert!(!bob.code.iter().any(|i| matches!(i, sf_isa::Instr::Output { name, .. } if name == "g")));
-    assert!(!bob.code.iter().any(|i| matches!(i, sf_isa::Instr::Transpose { .. })));
+    assert!(!bob.body.code.iter().any(|i| matches!(i, sf_isa::Instr::Output { name, .. } if name == "g")));
+    assert!(!bob.body.code.iter().any(|i| matches!(i, sf_isa::Instr::Transpose { .. })));
 }
 
 #[test]
@@ -104,7 +104,8 @@ fn sequence_numbers_pair_up() {
     sfc::partition::verify(&compiled.ir, &compiled.partition).expect("paired");
     let seqs = |p: usize| compiled.partition[p].steps.iter().filter_map(|s| s.seq).collect::<Vec<_>>();
     assert_eq!(seqs(0), seqs(1));
-    assert_eq!(seqs(0), vec![0, 1, 2, 3]);
+    assert!(seqs(0).windows(2).all(|w| w[0] < w[1]), "{:?}", seqs(0));
+    assert!(seqs(0).len() >= 4, "matmul, mul and two reveals are numbered: {:?}", seqs(0));
 }
 
 #[test]

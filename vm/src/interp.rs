@@ -4,14 +4,20 @@
 //! compiler has already decided placements, so the same `mul` is a local product on plaintext,
 //! a local scaling of shares by a public value, or a Beaver multiplication on two shares. The
 //! fixed-point layer lives here too: a product of two `fix` values is truncated by 2^f.
+//!
+//! A segment is validated once, before it runs ([`Plan::new`]): every register is in range and
+//! written before it is read, and the plan records, for every instruction, the registers whose
+//! last use it is, so that memory is freed as the program goes.
 
 use crate::error::VmError;
 use crate::link::{Tag, Traffic, Transport};
 use crate::ring::{self, decode_fix, decode_int, encode_fix, encode_int};
 use crate::semi2k::Semi2k;
-use crate::value::{self, fmt_shape, Plain, Value};
+use crate::shape_ops::{self, Gather, Reshape, SliceOf};
+use crate::value::{self, fmt_shape, ArrayFn, Plain, Value};
+use crate::plain;
 use ndarray::{ArrayD, IxDyn};
-use sf_isa::{BinOp, DType, DebugInfo, Instr, Literal, Reg, Segment, Shape};
+use sf_isa::{BinOp, Block, Carry, DType, DebugInfo, Instr, Literal, Reg, Segment, Shape, UnaryOp};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -40,8 +46,22 @@ pub struct PartyOutcome {
 /// Runs a party to the end. On failure, every other party is told, so none of them hangs.
 pub async fn run_party<T: Transport>(job: PartyJob<T>) -> Result<PartyOutcome, VmError> {
     let PartyJob { segment, inputs, bindings, proto, debug, symbols, progress } = job;
-    let mut m = Machine { regs: vec![None; segment.n_regs as usize], bindings, proto, symbols, outputs: Vec::new() };
-    let result = m.execute(&segment, inputs, &debug, progress.as_deref()).await;
+    let mut m = Machine {
+        regs: vec![None; segment.n_regs as usize],
+        bindings,
+        proto,
+        symbols,
+        outputs: Vec::new(),
+        inputs: inputs.into_iter().map(Some).collect(),
+        iterations: Vec::new(),
+        iter_key: 0,
+        progress,
+        debug,
+    };
+    let result = match Plan::new(&segment) {
+        Ok(plan) => m.run(&segment, &plan).await,
+        Err(e) => Err(e),
+    };
     match result {
         Ok(()) => Ok(PartyOutcome { outputs: m.outputs, traffic: m.proto.comm.traffic }),
         Err(e) => {
@@ -62,84 +82,189 @@ fn root(e: &VmError) -> &VmError {
     }
 }
 
+/// What the interpreter knows about a block before running it.
+pub struct Plan {
+    /// For each instruction, the registers to free after it.
+    frees: Vec<Vec<Reg>>,
+    /// For each instruction that is a loop, the plan of its body.
+    bodies: Vec<Option<Plan>>,
+}
+
+impl Plan {
+    /// Validates a segment and plans its register lifetimes.
+    pub fn new(segment: &Segment) -> Result<Plan, VmError> {
+        let mut defined = vec![false; segment.n_regs as usize];
+        let inputs = segment.inputs.len();
+        Plan::block(&segment.body, &mut defined, inputs, &[])
+    }
+
+    fn block(block: &Block, defined: &mut Vec<bool>, inputs: usize, live_out: &[Reg]) -> Result<Plan, VmError> {
+        if block.locs.len() != block.code.len() {
+            return Err(VmError::Internal("a block has no location for every instruction".into()));
+        }
+        let mut bodies = Vec::with_capacity(block.code.len());
+        let mut defs_here: Vec<Reg> = Vec::new();
+        for (pc, instr) in block.code.iter().enumerate() {
+            let check = |r: Reg, defined: &Vec<bool>| -> Result<(), VmError> {
+                if defined.get(r as usize).copied().unwrap_or(false) {
+                    Ok(())
+                } else {
+                    Err(VmError::Internal(format!("instruction {pc} reads register {r} before it is written")))
+                }
+            };
+            for r in instr.uses() {
+                check(r, defined)?;
+            }
+            if let Instr::Input { input, .. } = instr {
+                if *input as usize >= inputs {
+                    return Err(VmError::Internal(format!("instruction {pc} reads input {input}, which does not exist")));
+                }
+            }
+            for d in instr.defs() {
+                *defined.get_mut(d as usize).ok_or_else(|| VmError::Internal(format!("instruction {pc} writes register {d}, out of range")))? = true;
+                defs_here.push(d);
+            }
+            bodies.push(match instr {
+                Instr::Loop { carried, body, .. } => {
+                    let nexts: Vec<Reg> = carried.iter().map(|c| c.next).collect();
+                    let plan = Plan::block(body, defined, inputs, &nexts)?;
+                    for r in &nexts {
+                        check(*r, defined)?;
+                    }
+                    Some(plan)
+                }
+                _ => None,
+            });
+        }
+        // A register defined in this block is freed after its last use here; reads inside a
+        // loop body count as reads by the loop instruction.
+        let mut last: Vec<Option<usize>> = vec![None; defined.len()];
+        for (pc, instr) in block.code.iter().enumerate() {
+            for d in instr.defs() {
+                last[d as usize].get_or_insert(pc);
+            }
+            for r in deep_uses(instr) {
+                if let Some(slot) = last.get_mut(r as usize) {
+                    if slot.is_some() {
+                        *slot = Some(pc);
+                    }
+                }
+            }
+        }
+        let mut frees = vec![Vec::new(); block.code.len()];
+        for r in defs_here {
+            if live_out.contains(&r) {
+                continue;
+            }
+            if let Some(pc) = last[r as usize].take() {
+                frees[pc].push(r);
+            }
+        }
+        Ok(Plan { frees, bodies })
+    }
+}
+
+/// The registers an instruction reads, its loop body's reads and carried values included.
+fn deep_uses(instr: &Instr) -> Vec<Reg> {
+    let mut out = instr.uses();
+    if let Instr::Loop { carried, body, .. } = instr {
+        out.extend(carried.iter().map(|c| c.next));
+        for i in &body.code {
+            out.extend(deep_uses(i));
+        }
+    }
+    out
+}
+
 struct Machine<T: Transport> {
     regs: Vec<Option<Value>>,
     bindings: Vec<Option<u64>>,
     proto: Semi2k<T>,
     symbols: Arc<Vec<String>>,
     outputs: Vec<(String, Plain)>,
-}
-
-/// For each instruction, the registers whose last use it is.
-fn last_uses(segment: &Segment) -> Vec<Vec<Reg>> {
-    let mut last = vec![usize::MAX; segment.n_regs as usize];
-    for (pc, instr) in segment.code.iter().enumerate() {
-        for r in instr.uses() {
-            if let Some(l) = last.get_mut(r as usize) {
-                *l = pc;
-            }
-        }
-    }
-    let mut frees = vec![Vec::new(); segment.code.len()];
-    for (reg, &pc) in last.iter().enumerate() {
-        if pc != usize::MAX {
-            frees[pc].push(reg as Reg);
-        }
-    }
-    frees
-}
-
-/// Validates a segment before it runs: every register in range and defined before use.
-fn validate(segment: &Segment) -> Result<(), VmError> {
-    let mut defined = vec![false; segment.n_regs as usize];
-    if segment.locs.len() != segment.code.len() {
-        return Err(VmError::Internal("segment has no location for every instruction".into()));
-    }
-    for (pc, instr) in segment.code.iter().enumerate() {
-        for r in instr.uses() {
-            if !defined.get(r as usize).copied().unwrap_or(false) {
-                return Err(VmError::Internal(format!("instruction {pc} reads register {r} before it is written")));
-            }
-        }
-        if let Instr::Input { input, .. } = instr {
-            if *input as usize >= segment.inputs.len() {
-                return Err(VmError::Internal(format!("instruction {pc} reads input {input}, which does not exist")));
-            }
-        }
-        if let Some(d) = instr.dst() {
-            *defined.get_mut(d as usize).ok_or_else(|| VmError::Internal(format!("instruction {pc} writes register {d}, out of range")))? = true;
-        }
-    }
-    Ok(())
+    inputs: Vec<Option<Plain>>,
+    /// The iteration numbers of the loops being run, outermost first.
+    iterations: Vec<u64>,
+    /// `iterations` folded into one number, for message tags.
+    iter_key: u64,
+    progress: Option<Arc<AtomicU64>>,
+    debug: Arc<DebugInfo>,
 }
 
 impl<T: Transport> Machine<T> {
-    async fn execute(&mut self, segment: &Segment, inputs: Vec<Plain>, debug: &DebugInfo, progress: Option<&AtomicU64>) -> Result<(), VmError> {
-        validate(segment)?;
+    async fn run(&mut self, segment: &Segment, plan: &Plan) -> Result<(), VmError> {
         self.exchange_bindings().await?;
-        let frees = last_uses(segment);
-        let mut inputs: Vec<Option<Plain>> = inputs.into_iter().map(Some).collect();
-        for (pc, instr) in segment.code.iter().enumerate() {
-            let at = |error: VmError| {
-                let loc = segment.locs[pc];
-                VmError::At { location: debug.describe(loc), line: debug.line_text(loc).map(str::to_string), error: Box::new(error) }
-            };
-            let value = match instr {
-                Instr::Input { input, .. } => inputs.get_mut(*input as usize).and_then(Option::take).map(Value::Plain),
-                _ => self.step(instr).await.map_err(at)?,
-            };
-            if let (Some(dst), Some(v)) = (instr.dst(), value) {
-                self.regs[dst as usize] = Some(v);
+        self.block(&segment.body, plan).await
+    }
+
+    fn block<'a>(&'a mut self, block: &'a Block, plan: &'a Plan) -> Pin<Box<dyn Future<Output = Result<(), VmError>> + 'a>> {
+        Box::pin(async move {
+            for (pc, instr) in block.code.iter().enumerate() {
+                let result = match (instr, &plan.bodies[pc]) {
+                    (Instr::Loop { trip, index, carried, body }, Some(body_plan)) => self.run_loop(*trip, *index, carried, body, body_plan).await,
+                    _ => self.step(instr).await,
+                };
+                match result {
+                    Ok(Some(v)) => {
+                        if let Some(&dst) = instr.defs().first() {
+                            self.regs[dst as usize] = Some(v);
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e @ VmError::At { .. }) => return Err(e),
+                    Err(error) => {
+                        let loc = block.locs[pc];
+                        let iterations = if self.iterations.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" (iteration {})", self.iterations.iter().map(u64::to_string).collect::<Vec<_>>().join(", "))
+                        };
+                        return Err(VmError::At {
+                            location: format!("{}{iterations}", self.debug.describe(loc)),
+                            line: self.debug.line_text(loc).map(str::to_string),
+                            error: Box::new(error),
+                        });
+                    }
+                }
+                for &r in &plan.frees[pc] {
+                    self.regs[r as usize] = None;
+                }
+                if let Some(p) = &self.progress {
+                    p.fetch_add(1, Ordering::Relaxed);
+                    YieldNow(false).await;
+                }
             }
-            for &r in &frees[pc] {
-                self.regs[r as usize] = None;
-            }
-            if let Some(p) = progress {
-                p.fetch_add(1, Ordering::Relaxed);
-                YieldNow(false).await;
-            }
+            Ok(())
+        })
+    }
+
+    async fn run_loop(&mut self, trip: Reg, index: Option<Reg>, carried: &[Carry], body: &Block, plan: &Plan) -> Result<Option<Value>, VmError> {
+        let n = match self.get(trip)? {
+            Value::Plain(Plain::Int(a)) if a.ndim() == 0 => a.iter().next().copied().unwrap_or(0).max(0) as u64,
+            _ => return Err(VmError::Internal("a loop's trip count is not a public int".into())),
+        };
+        for c in carried {
+            self.regs[c.param as usize] = Some(self.get(c.init)?.clone());
         }
-        Ok(())
+        for i in 0..n {
+            self.iterations.push(i);
+            self.iter_key = fold_iterations(&self.iterations);
+            if let Some(ix) = index {
+                self.regs[ix as usize] = Some(Value::Plain(Plain::Int(ArrayD::from_elem(IxDyn(&[]), i as i64))));
+            }
+            self.block(body, plan).await?;
+            let nexts: Vec<Value> = carried.iter().map(|c| self.get(c.next).cloned()).collect::<Result<_, _>>()?;
+            for (c, v) in carried.iter().zip(nexts) {
+                self.regs[c.param as usize] = Some(v);
+            }
+            self.iterations.pop();
+            self.iter_key = fold_iterations(&self.iterations);
+        }
+        Ok(None)
+    }
+
+    fn tag(&self, seq: u32, step: u32) -> Tag {
+        Tag { seq, step, iter: self.iter_key }
     }
 
     /// Every party tells every other the shape symbols its inputs bind; all must agree.
@@ -174,11 +299,19 @@ impl<T: Transport> Machine<T> {
         self.regs.get(r as usize).and_then(Option::as_ref).ok_or_else(|| VmError::Internal(format!("register {r} is empty")))
     }
 
+    fn plain(&self, r: Reg) -> Result<&Plain, VmError> {
+        match self.get(r)? {
+            Value::Plain(p) => Ok(p),
+            Value::Shared { .. } => Err(VmError::Internal(format!("register {r} holds a share where plaintext was expected"))),
+        }
+    }
+
+    fn eval_dim(&self, d: &sf_isa::Dim) -> Result<usize, VmError> {
+        d.eval(&self.bindings).map(|v| v as usize).ok_or_else(|| VmError::Shape(format!("dimension {} is not bound or is negative", d.display(&self.symbols))))
+    }
+
     fn eval_shape(&self, shape: &Shape) -> Result<Vec<usize>, VmError> {
-        shape
-            .iter()
-            .map(|d| d.eval(&self.bindings).map(|v| v as usize).ok_or_else(|| VmError::Shape(format!("dimension {} is not bound", d.display(&self.symbols)))))
-            .collect()
+        shape.iter().map(|d| self.eval_dim(d)).collect()
     }
 
     fn frac(&self) -> u32 {
@@ -188,13 +321,16 @@ impl<T: Transport> Machine<T> {
     fn encode(&self, p: &Plain) -> Result<ArrayD<u128>, VmError> {
         match p {
             Plain::Int(a) => Ok(a.mapv(encode_int)),
+            Plain::Bool(a) => Ok(a.mapv(|b| b as u128)),
             Plain::Fix(a) => {
                 let f = self.frac();
                 let mut bad = None;
-                let out = a.mapv(|v| encode_fix(v, f).unwrap_or_else(|| {
-                    bad = Some(v);
-                    0
-                }));
+                let out = a.mapv(|v| {
+                    encode_fix(v, f).unwrap_or_else(|| {
+                        bad = Some(v);
+                        0
+                    })
+                });
                 match bad {
                     Some(v) => Err(VmError::Value(format!("{v} cannot be represented in fixed point with {f} fraction bits"))),
                     None => Ok(out),
@@ -206,7 +342,8 @@ impl<T: Transport> Machine<T> {
     fn decode(&self, x: ArrayD<u128>, dtype: DType) -> Plain {
         match dtype {
             DType::Int => Plain::Int(x.mapv(decode_int)),
-            _ => {
+            DType::Bool => Plain::Bool(x.mapv(|v| v != 0)),
+            DType::Fix => {
                 let f = self.frac();
                 Plain::Fix(x.mapv(|v| decode_fix(v, f)))
             }
@@ -222,36 +359,93 @@ impl<T: Transport> Machine<T> {
         }
     }
 
+    fn shape_op(&self, v: &Value, f: &dyn ArrayFn) -> Result<Value, VmError> {
+        Ok(match v {
+            Value::Plain(p) => Value::Plain(p.map_array(f)?),
+            Value::Shared { share, dtype } => Value::Shared { share: f.u128(share)?, dtype: *dtype },
+        })
+    }
+
     async fn step(&mut self, instr: &Instr) -> Result<Option<Value>, VmError> {
         Ok(Some(match instr {
-            Instr::Input { .. } => return Err(VmError::Internal("input handled by execute".into())),
-            Instr::Const { value, .. } => Value::Plain(match *value {
-                Literal::Fix(v) => Plain::Fix(ArrayD::from_elem(IxDyn(&[]), v)),
-                Literal::Int(v) => Plain::Int(ArrayD::from_elem(IxDyn(&[]), v)),
-                Literal::Bool(_) => return Err(VmError::Value("bool values are not supported yet".into())),
-            }),
-            Instr::Neg { a, .. } => match self.get(*a)? {
-                Value::Plain(Plain::Fix(x)) => Value::Plain(Plain::Fix(x.mapv(|v| -v))),
-                Value::Plain(Plain::Int(x)) => Value::Plain(Plain::Int(x.mapv(i64::wrapping_neg))),
-                Value::Shared { share, dtype } => Value::Shared { share: share.mapv(u128::wrapping_neg), dtype: *dtype },
-            },
+            Instr::Input { input, .. } => {
+                let v = self.inputs.get_mut(*input as usize).and_then(Option::take);
+                Value::Plain(v.ok_or_else(|| VmError::Internal(format!("input {input} read twice")))?)
+            }
+            Instr::Const { value, .. } => Value::Plain(scalar(*value)),
+            Instr::Fill { value, shape, .. } => {
+                let shape = self.eval_shape(shape)?;
+                Value::Plain(match *value {
+                    Literal::Fix(v) => Plain::Fix(ArrayD::from_elem(IxDyn(&shape), v)),
+                    Literal::Int(v) => Plain::Int(ArrayD::from_elem(IxDyn(&shape), v)),
+                    Literal::Bool(v) => Plain::Bool(ArrayD::from_elem(IxDyn(&shape), v)),
+                })
+            }
+            Instr::Arange { len, .. } => {
+                let n = self.eval_dim(len)?;
+                Value::Plain(Plain::Int(ArrayD::from_shape_vec(IxDyn(&[n]), (0..n as i64).collect()).map_err(|e| VmError::Internal(e.to_string()))?))
+            }
+            Instr::DimValue { dim, .. } => Value::Plain(Plain::Int(ArrayD::from_elem(IxDyn(&[]), self.eval_dim(dim)? as i64))),
+            Instr::Random { shape, .. } => {
+                let shape = self.eval_shape(shape)?;
+                let seed = crate::prg::fresh_seed().map_err(|e| VmError::Entropy(e.to_string()))?;
+                let bits = crate::prg::Prg::new(seed).next_vec(shape.iter().product());
+                let values = bits.into_iter().map(|b| (b >> 75) as f64 / (1u64 << 53) as f64).collect();
+                Value::Plain(Plain::Fix(ArrayD::from_shape_vec(IxDyn(&shape), values).map_err(|e| VmError::Internal(e.to_string()))?))
+            }
+            Instr::Unary { op, a, seq, .. } => {
+                let (op, seq) = (*op, *seq);
+                match self.get(*a)?.clone() {
+                    Value::Plain(p) => Value::Plain(plain::unary(op, &p)?),
+                    Value::Shared { share, dtype } => match op {
+                        UnaryOp::Neg => Value::Shared { share: share.mapv(u128::wrapping_neg), dtype },
+                        UnaryOp::Not => {
+                            let first = self.proto.me() == 0;
+                            Value::Shared { share: share.mapv(|v| if first { 1u128.wrapping_sub(v) } else { v.wrapping_neg() }), dtype }
+                        }
+                        _ => {
+                            let _ = seq;
+                            return Err(not_yet(&format!("`{}` of a secret", op.name())));
+                        }
+                    },
+                }
+            }
             Instr::Binary { op, a, b, seq, .. } => {
                 let (a, b) = (self.get(*a)?.clone(), self.get(*b)?.clone());
                 self.binary(*op, a, b, *seq).await?
             }
+            Instr::Select { c, a, b, seq, .. } => {
+                let (c, a, b) = (self.get(*c)?.clone(), self.get(*a)?.clone(), self.get(*b)?.clone());
+                self.select(c, a, b, *seq).await?
+            }
+            Instr::Reduce { op, a, axis, .. } => match self.get(*a)? {
+                Value::Plain(p) => Value::Plain(plain::reduce(*op, p, *axis as usize)?),
+                Value::Shared { .. } => return Err(not_yet(&format!("`{}` of a secret", op.name()))),
+            },
+            Instr::Reshape { a, shape, .. } => {
+                let shape = self.eval_shape(shape)?;
+                let v = self.get(*a)?;
+                self.shape_op(v, &Reshape(shape))?
+            }
+            Instr::Slice { a, ranges, .. } => {
+                let bounds = ranges.iter().map(|r| Ok((self.eval_dim(&r.start)?, self.eval_dim(&r.end)?))).collect::<Result<Vec<_>, VmError>>()?;
+                let v = self.get(*a)?;
+                self.shape_op(v, &SliceOf(bounds))?
+            }
+            Instr::Gather { a, index, axis, .. } => {
+                let Plain::Int(idx) = self.plain(*index)? else { return Err(VmError::Internal("index is not an int".into())) };
+                let g = Gather { index: shape_ops::positions(idx)?, scalar: idx.ndim() == 0, axis: *axis as usize };
+                let v = self.get(*a)?;
+                self.shape_op(v, &g)?
+            }
             Instr::Transpose { a, .. } => match self.get(*a)? {
-                Value::Plain(Plain::Fix(x)) => Value::Plain(Plain::Fix(value::transpose(x))),
-                Value::Plain(Plain::Int(x)) => Value::Plain(Plain::Int(value::transpose(x))),
+                Value::Plain(p) => Value::Plain(plain::transpose(p)),
                 Value::Shared { share, dtype } => Value::Shared { share: value::transpose(share), dtype: *dtype },
             },
-            Instr::Sum { a, axis, .. } => {
-                let axis = *axis as usize;
-                match self.get(*a)? {
-                    Value::Plain(Plain::Fix(x)) => Value::Plain(Plain::Fix(value::sum_axis(x, axis, 0.0, |p, q| p + q)?)),
-                    Value::Plain(Plain::Int(x)) => Value::Plain(Plain::Int(value::sum_axis(x, axis, 0, i64::wrapping_add)?)),
-                    Value::Shared { share, dtype } => Value::Shared { share: value::sum_axis(share, axis, 0, u128::wrapping_add)?, dtype: *dtype },
-                }
-            }
+            Instr::Sum { a, axis, .. } => match self.get(*a)? {
+                Value::Plain(p) => Value::Plain(plain::sum(p, *axis as usize)?),
+                Value::Shared { share, dtype } => Value::Shared { share: value::sum_axis(share, *axis as usize, 0, u128::wrapping_add)?, dtype: *dtype },
+            },
             Instr::Concat { parts, axis, .. } => {
                 let values: Vec<Value> = parts.iter().map(|&r| self.get(r).cloned()).collect::<Result<_, _>>()?;
                 let axis = *axis as usize;
@@ -259,28 +453,21 @@ impl<T: Transport> Machine<T> {
                     let shares: Vec<ArrayD<u128>> = values.iter().map(|v| self.as_share(v)).collect::<Result<_, _>>()?;
                     Value::Shared { share: value::concat(&shares.iter().collect::<Vec<_>>(), axis)?, dtype: values[0].dtype() }
                 } else {
-                    let fix: Vec<&ArrayD<f64>> = values.iter().filter_map(|v| if let Value::Plain(Plain::Fix(a)) = v { Some(a) } else { None }).collect();
-                    let int: Vec<&ArrayD<i64>> = values.iter().filter_map(|v| if let Value::Plain(Plain::Int(a)) = v { Some(a) } else { None }).collect();
-                    if fix.len() == values.len() {
-                        Value::Plain(Plain::Fix(value::concat(&fix, axis)?))
-                    } else if int.len() == values.len() {
-                        Value::Plain(Plain::Int(value::concat(&int, axis)?))
-                    } else {
-                        return Err(VmError::Internal("concat of mixed dtypes".into()));
-                    }
+                    let plains: Vec<&Plain> = values.iter().filter_map(|v| if let Value::Plain(p) = v { Some(p) } else { None }).collect();
+                    Value::Plain(plain::concat(&plains, axis)?)
                 }
             }
-            Instr::Cast { a, to: DType::Fix, .. } => match self.get(*a)? {
-                Value::Plain(Plain::Int(x)) => Value::Plain(Plain::Fix(x.mapv(|v| v as f64))),
-                Value::Shared { share, dtype: DType::Int } => {
+            Instr::Cast { a, to, .. } => match (self.get(*a)?, to) {
+                (Value::Plain(p), DType::Fix) => Value::Plain(plain::cast_to_fix(p)),
+                (Value::Shared { share, dtype: DType::Int | DType::Bool }, DType::Fix) => {
                     let f = self.frac();
                     Value::Shared { share: share.mapv(|v| v.wrapping_shl(f)), dtype: DType::Fix }
                 }
-                other => other.clone(),
+                (v, _) if v.dtype() == *to => v.clone(),
+                (_, to) => return Err(VmError::Value(format!("conversion to {to} is not supported yet"))),
             },
-            Instr::Cast { to, .. } => return Err(VmError::Value(format!("conversion to {to} is not supported yet"))),
             Instr::ShareOwn { src, shape, .. } => {
-                let Value::Plain(p) = self.get(*src)? else { return Err(VmError::Internal("share of a share".into())) };
+                let p = self.plain(*src)?;
                 let expected = self.eval_shape(shape)?;
                 if p.shape() != expected.as_slice() {
                     return Err(VmError::Shape(format!("this value has shape {} but the program needs {}", fmt_shape(p.shape()), fmt_shape(&expected))));
@@ -297,38 +484,43 @@ impl<T: Transport> Machine<T> {
             }
             Instr::RevealSend { src, to, seq } => {
                 let (share, _) = self.shared(*src)?;
-                self.proto.send_share(&share, *to, Tag { seq: *seq, step: 0 })?;
+                let tag = self.tag(*seq, 0);
+                self.proto.send_share(&share, *to, tag)?;
                 return Ok(None);
             }
             Instr::RevealRecv { src, seq, .. } => {
                 let shape = self.get(*src)?.shape().to_vec();
                 let (share, dtype) = self.shared(*src)?;
-                let sum = self.proto.collect(&share, Tag { seq: *seq, step: 0 }).await?;
+                let tag = self.tag(*seq, 0);
+                let sum = self.proto.collect(&share, tag).await?;
                 Value::Plain(self.decode(to_array(sum, &shape)?, dtype))
             }
             Instr::RevealAll { src, seq, .. } => {
                 let shape = self.get(*src)?.shape().to_vec();
                 let (share, dtype) = self.shared(*src)?;
-                let sum = self.proto.open(&share, Tag { seq: *seq, step: 0 }).await?;
+                let tag = self.tag(*seq, 0);
+                let sum = self.proto.open(&share, tag).await?;
                 Value::Plain(self.decode(to_array(sum, &shape)?, dtype))
             }
             Instr::SendPlain { src, to, seq } => {
-                let Value::Plain(p) = self.get(*src)? else { return Err(VmError::Internal("send of a share".into())) };
-                let bytes = plain_to_bytes(p);
-                self.proto.comm.send(*to, Tag { seq: *seq, step: 0 }, bytes)?;
+                let bytes = plain_to_bytes(self.plain(*src)?);
+                let tag = self.tag(*seq, 0);
+                self.proto.comm.send(*to, tag, bytes)?;
                 return Ok(None);
             }
             Instr::RecvPlain { from, dtype, shape, seq, .. } => {
                 let shape = self.eval_shape(shape)?;
-                let bytes = self.proto.comm.recv(*from, Tag { seq: *seq, step: 0 }).await?;
+                let tag = self.tag(*seq, 0);
+                let bytes = self.proto.comm.recv(*from, tag).await?;
                 let peer = self.proto.comm.parties[*from as usize].clone();
                 Value::Plain(plain_from_bytes(&bytes, *dtype, &shape).map_err(|message| VmError::Link { peer, message })?)
             }
             Instr::Output { src, name } => {
-                let Value::Plain(p) = self.get(*src)? else { return Err(VmError::Internal("output of a share".into())) };
-                self.outputs.push((name.clone(), p.clone()));
+                let p = self.plain(*src)?.clone();
+                self.outputs.push((name.clone(), p));
                 return Ok(None);
             }
+            Instr::Loop { .. } => return Err(VmError::Internal("loop without a plan".into())),
         }))
     }
 
@@ -342,10 +534,11 @@ impl<T: Transport> Machine<T> {
 
     async fn binary(&mut self, op: BinOp, a: Value, b: Value, seq: u32) -> Result<Value, VmError> {
         let dtype = a.dtype();
-        let truncate = dtype == DType::Fix && b.dtype() == DType::Fix && matches!(op, BinOp::Mul | BinOp::MatMul);
-        let tag = |step| Tag { seq, step };
+        if let (Value::Plain(x), Value::Plain(y)) = (&a, &b) {
+            return Ok(Value::Plain(plain::binary(op, x, y)?));
+        }
+        let truncate = dtype == DType::Fix && b.dtype() == DType::Fix && matches!(op, BinOp::Mul | BinOp::MatMul | BinOp::Div);
         let share = match (op, a, b) {
-            (op, Value::Plain(x), Value::Plain(y)) => return Ok(Value::Plain(plain_binary(op, &x, &y)?)),
             (BinOp::Add | BinOp::Sub, a, b) => {
                 let (x, y) = (self.as_share(&a)?, self.as_share(&b)?);
                 if op == BinOp::Add {
@@ -357,28 +550,82 @@ impl<T: Transport> Machine<T> {
             (BinOp::Mul, Value::Shared { share, .. }, Value::Plain(p)) | (BinOp::Mul, Value::Plain(p), Value::Shared { share, .. }) => {
                 value::zip_with(&share, &self.encode(&p)?, u128::wrapping_mul)?
             }
-            (BinOp::Mul, Value::Shared { share: x, .. }, Value::Shared { share: y, .. }) => {
-                let shape = value::broadcast_shape(x.shape(), y.shape())?;
-                let (x, y) = (value::broadcast_to(&x, &shape)?, value::broadcast_to(&y, &shape)?);
-                let z = self.proto.mul(&flat(&x), &flat(&y), tag(0)).await?;
-                to_array(z, &shape)?
+            (BinOp::Mul, Value::Shared { share: x, .. }, Value::Shared { share: y, .. }) => self.mul_shares(&x, &y, seq).await?,
+            // Division by a public value is multiplication by its reciprocal, computed in plaintext.
+            (BinOp::Div, Value::Shared { share, .. }, Value::Plain(p)) => {
+                let reciprocal = plain::unary(UnaryOp::Reciprocal, &plain::cast_to_fix(&p))?;
+                value::zip_with(&share, &self.encode(&reciprocal)?, u128::wrapping_mul)?
             }
+            (BinOp::Div, _, _) => return Err(not_yet("division by a secret")),
             (BinOp::MatMul, Value::Shared { share, .. }, Value::Plain(p)) => value::matmul_with(&share, &self.encode(&p)?, ring::matmul)?,
             (BinOp::MatMul, Value::Plain(p), Value::Shared { share, .. }) => value::matmul_with(&self.encode(&p)?, &share, ring::matmul)?,
             (BinOp::MatMul, Value::Shared { share: x, .. }, Value::Shared { share: y, .. }) => {
                 let (dims, shape) = value::matmul_dims(x.shape(), y.shape())?;
-                let z = self.proto.matmul(&flat(&x), &flat(&y), dims, tag(0)).await?;
+                let tag = self.tag(seq, 0);
+                let z = self.proto.matmul(&flat(&x), &flat(&y), dims, tag).await?;
                 to_array(z, &shape)?
             }
+            (op, _, _) => return Err(not_yet(&format!("`{}` on secrets", op.name()))),
         };
         let share = if truncate {
             let shape = share.shape().to_vec();
-            to_array(self.proto.truncate(&flat(&share), tag(1)).await?, &shape)?
+            let tag = self.tag(seq, 1);
+            to_array(self.proto.truncate(&flat(&share), tag).await?, &shape)?
         } else {
             share
         };
         Ok(Value::Shared { share, dtype })
     }
+
+    /// The elementwise product of two shared tensors, broadcast to one shape: one Beaver round.
+    async fn mul_shares(&mut self, x: &ArrayD<u128>, y: &ArrayD<u128>, seq: u32) -> Result<ArrayD<u128>, VmError> {
+        let shape = value::broadcast_shape(x.shape(), y.shape())?;
+        let (x, y) = (value::broadcast_to(x, &shape)?, value::broadcast_to(y, &shape)?);
+        let tag = self.tag(seq, 0);
+        let z = self.proto.mul(&flat(&x), &flat(&y), tag).await?;
+        to_array(z, &shape)
+    }
+
+    /// `c ? a : b`. A public condition picks shares locally; a shared one (0 or 1, unscaled)
+    /// computes b + c (a - b) with one Beaver product, which needs no truncation.
+    async fn select(&mut self, c: Value, a: Value, b: Value, seq: u32) -> Result<Value, VmError> {
+        let dtype = a.dtype();
+        match (&c, &a, &b) {
+            (Value::Plain(Plain::Bool(c)), Value::Plain(a), Value::Plain(b)) => Ok(Value::Plain(plain::select(c, a, b)?)),
+            (Value::Plain(Plain::Bool(c)), _, _) => {
+                let (x, y) = (self.as_share(&a)?, self.as_share(&b)?);
+                let shape = value::broadcast_shape(c.shape(), &value::broadcast_shape(x.shape(), y.shape())?)?;
+                let (c, x, y) = (value::broadcast_to(c, &shape)?, value::broadcast_to(&x, &shape)?, value::broadcast_to(&y, &shape)?);
+                let share = ndarray::Zip::from(&c).and(&x).and(&y).map_collect(|&c, &x, &y| if c { x } else { y });
+                Ok(Value::Shared { share, dtype })
+            }
+            (Value::Shared { share: cs, .. }, _, _) => {
+                let (x, y) = (self.as_share(&a)?, self.as_share(&b)?);
+                let diff = value::zip_with(&x, &y, u128::wrapping_sub)?;
+                let prod = self.mul_shares(cs, &diff, seq).await?;
+                Ok(Value::Shared { share: value::zip_with(&prod, &y, u128::wrapping_add)?, dtype })
+            }
+            _ => Err(VmError::Internal("select on a condition that is not bool".into())),
+        }
+    }
+}
+
+fn not_yet(what: &str) -> VmError {
+    VmError::Value(format!("{what} needs a protocol this sfvm does not implement yet (comparison and nonlinear functions come next)"))
+}
+
+fn scalar(value: Literal) -> Plain {
+    let e = IxDyn(&[]);
+    match value {
+        Literal::Fix(v) => Plain::Fix(ArrayD::from_elem(e, v)),
+        Literal::Int(v) => Plain::Int(ArrayD::from_elem(e, v)),
+        Literal::Bool(v) => Plain::Bool(ArrayD::from_elem(e, v)),
+    }
+}
+
+/// Folds loop iteration numbers into one tag component (FNV-1a); equal stacks give equal keys.
+fn fold_iterations(stack: &[u64]) -> u64 {
+    stack.iter().fold(0xcbf29ce484222325u64, |h, &i| (h ^ i).wrapping_mul(0x100000001b3)).wrapping_add(stack.len() as u64)
 }
 
 fn flat<T: Copy>(a: &ArrayD<T>) -> Vec<T> {
@@ -389,28 +636,11 @@ fn to_array<T>(v: Vec<T>, shape: &[usize]) -> Result<ArrayD<T>, VmError> {
     ArrayD::from_shape_vec(IxDyn(shape), v).map_err(|e| VmError::Internal(format!("shape {}: {e}", fmt_shape(shape))))
 }
 
-fn plain_binary(op: BinOp, x: &Plain, y: &Plain) -> Result<Plain, VmError> {
-    Ok(match (x, y) {
-        (Plain::Fix(a), Plain::Fix(b)) => Plain::Fix(match op {
-            BinOp::Add => value::zip_with(a, b, |p, q| p + q)?,
-            BinOp::Sub => value::zip_with(a, b, |p, q| p - q)?,
-            BinOp::Mul => value::zip_with(a, b, |p, q| p * q)?,
-            BinOp::MatMul => value::matmul_with(a, b, |a, b, m, k, n| value::matmul_generic(a, b, m, k, n, |c, x, y| c + x * y))?,
-        }),
-        (Plain::Int(a), Plain::Int(b)) => Plain::Int(match op {
-            BinOp::Add => value::zip_with(a, b, i64::wrapping_add)?,
-            BinOp::Sub => value::zip_with(a, b, i64::wrapping_sub)?,
-            BinOp::Mul => value::zip_with(a, b, i64::wrapping_mul)?,
-            BinOp::MatMul => value::matmul_with(a, b, |a, b, m, k, n| value::matmul_generic(a, b, m, k, n, |c: i64, x, y| c.wrapping_add(x.wrapping_mul(y))))?,
-        }),
-        _ => return Err(VmError::Internal("arithmetic on mixed dtypes".into())),
-    })
-}
-
 fn plain_to_bytes(p: &Plain) -> Vec<u8> {
     match p {
         Plain::Fix(a) => a.iter().flat_map(|v| v.to_le_bytes()).collect(),
         Plain::Int(a) => a.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        Plain::Bool(a) => a.iter().flat_map(|&v| (v as i64).to_le_bytes()).collect(),
     }
 }
 
@@ -427,7 +657,8 @@ fn plain_from_bytes(bytes: &[u8], dtype: DType, shape: &[usize]) -> Result<Plain
     let shaped = |e: ndarray::ShapeError| e.to_string();
     Ok(match dtype {
         DType::Int => Plain::Int(ArrayD::from_shape_vec(IxDyn(shape), words.map(i64::from_le_bytes).collect()).map_err(shaped)?),
-        _ => Plain::Fix(ArrayD::from_shape_vec(IxDyn(shape), words.map(f64::from_le_bytes).collect()).map_err(shaped)?),
+        DType::Bool => Plain::Bool(ArrayD::from_shape_vec(IxDyn(shape), words.map(|w| i64::from_le_bytes(w) != 0).collect()).map_err(shaped)?),
+        DType::Fix => Plain::Fix(ArrayD::from_shape_vec(IxDyn(shape), words.map(f64::from_le_bytes).collect()).map_err(shaped)?),
     })
 }
 

@@ -114,6 +114,7 @@ pub fn write_output(dir: &Path, party: &str, name: &str, value: &Plain) -> Resul
     let text = match value {
         Plain::Fix(a) => format_rows(a, |v| format!("{v:?}")),
         Plain::Int(a) => format_rows(a, |v| v.to_string()),
+        Plain::Bool(a) => format_rows(a, |&v| u8::from(v).to_string()),
     };
     let text = text.map_err(|shape| VmError::Value(format!("output `{name}` has shape {shape}; CSV holds rank 2 at most")))?;
     let tmp = folder.join(format!(".{name}.csv.tmp"));

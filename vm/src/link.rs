@@ -12,17 +12,22 @@ use futures::StreamExt;
 use sf_isa::PartyId;
 use std::future::Future;
 
-/// Which exchange a message belongs to: the instruction's sequence number and the step within
-/// its protocol.
+/// Which exchange a message belongs to: the instruction's sequence number, the step within its
+/// protocol, and the iterations of the loops around it (folded into one number).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Tag {
     pub seq: u32,
     pub step: u32,
+    pub iter: u64,
 }
 
 impl Tag {
     /// The exchange of shape-symbol bindings before the program starts.
-    pub const SETUP: Tag = Tag { seq: u32::MAX, step: 0 };
+    pub const SETUP: Tag = Tag { seq: u32::MAX, step: 0, iter: 0 };
+
+    pub fn new(seq: u32, step: u32) -> Tag {
+        Tag { seq, step, iter: 0 }
+    }
 }
 
 #[derive(Debug)]
@@ -133,8 +138,8 @@ impl<T: Transport> Comm<T> {
             Message::Data { tag: got, .. } => Err(VmError::Link {
                 peer,
                 message: format!(
-                    "expected the message of exchange {}.{} but got {}.{}; do all parties run the same module?",
-                    tag.seq, tag.step, got.seq, got.step
+                    "expected the message of exchange {}.{} (iteration key {:x}) but got {}.{} ({:x}); do all parties run the same module?",
+                    tag.seq, tag.step, tag.iter, got.seq, got.step, got.iter
                 ),
             }),
             Message::Abort { origin, cause } => Err(VmError::Aborted { party: origin, cause }),

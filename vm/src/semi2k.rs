@@ -312,7 +312,7 @@ mod tests {
             let out = simulate(n, |mut p| {
                 futures::executor::block_on(async {
                     let (xs, _) = share_two(&mut p, &x, &[]).await;
-                    p.open(&xs, Tag { seq: 0, step: 0 }).await.expect("open")
+                    p.open(&xs, Tag::new(0, 0)).await.expect("open")
                 })
             });
             for opened in out {
@@ -343,9 +343,9 @@ mod tests {
             let out = simulate(n, |mut p| {
                 futures::executor::block_on(async {
                     let (xs, ys) = share_two(&mut p, &x, &y).await;
-                    let z = p.mul(&xs, &ys, Tag { seq: 1, step: 0 }).await.expect("mul");
-                    let z = p.truncate(&z, Tag { seq: 1, step: 1 }).await.expect("trunc");
-                    p.open(&z, Tag { seq: 2, step: 0 }).await.expect("open")
+                    let z = p.mul(&xs, &ys, Tag::new(1, 0)).await.expect("mul");
+                    let z = p.truncate(&z, Tag::new(1, 1)).await.expect("trunc");
+                    p.open(&z, Tag::new(2, 0)).await.expect("open")
                 })
             });
             for (i, (a, b)) in x.iter().zip(&y).enumerate() {
@@ -364,8 +364,8 @@ mod tests {
                 futures::executor::block_on(async {
                     let ex: Vec<u128> = x.iter().map(|&v| encode_int(v)).collect();
                     let s = if p.me() == 0 { p.share_own(&ex).expect("share") } else { p.share_recv(0, ex.len()).expect("share") };
-                    let z = p.mul(&s, &s, Tag { seq: 1, step: 0 }).await.expect("mul");
-                    p.open(&z, Tag { seq: 2, step: 0 }).await.expect("open")
+                    let z = p.mul(&s, &s, Tag::new(1, 0)).await.expect("mul");
+                    p.open(&z, Tag::new(2, 0)).await.expect("open")
                 })
             });
             let got: Vec<i64> = out[1].iter().map(|&v| decode_int(v)).collect();
@@ -381,9 +381,9 @@ mod tests {
             let out = simulate(parties, |mut p| {
                 futures::executor::block_on(async {
                     let (xs, ys) = share_two(&mut p, &x, &y).await;
-                    let z = p.matmul(&xs, &ys, (m, k, n_), Tag { seq: 1, step: 0 }).await.expect("matmul");
-                    let z = p.truncate(&z, Tag { seq: 1, step: 1 }).await.expect("trunc");
-                    p.open(&z, Tag { seq: 2, step: 0 }).await.expect("open")
+                    let z = p.matmul(&xs, &ys, (m, k, n_), Tag::new(1, 0)).await.expect("matmul");
+                    let z = p.truncate(&z, Tag::new(1, 1)).await.expect("trunc");
+                    p.open(&z, Tag::new(2, 0)).await.expect("open")
                 })
             });
             for i in 0..m {
@@ -401,8 +401,8 @@ mod tests {
         let out = simulate(3, |mut p| {
             futures::executor::block_on(async {
                 let (xs, ys) = share_two(&mut p, &[1.0; 10], &[2.0; 10]).await;
-                let z = p.mul(&xs, &ys, Tag { seq: 1, step: 0 }).await.expect("mul");
-                p.truncate(&z, Tag { seq: 1, step: 1 }).await.expect("trunc");
+                let z = p.mul(&xs, &ys, Tag::new(1, 0)).await.expect("mul");
+                p.truncate(&z, Tag::new(1, 1)).await.expect("trunc");
                 p.comm.traffic
             })
         });

@@ -9,6 +9,7 @@ use sf_isa::DType;
 pub enum Plain {
     Fix(ArrayD<f64>),
     Int(ArrayD<i64>),
+    Bool(ArrayD<bool>),
 }
 
 impl Plain {
@@ -16,6 +17,7 @@ impl Plain {
         match self {
             Plain::Fix(_) => DType::Fix,
             Plain::Int(_) => DType::Int,
+            Plain::Bool(_) => DType::Bool,
         }
     }
 
@@ -23,8 +25,48 @@ impl Plain {
         match self {
             Plain::Fix(a) => a.shape(),
             Plain::Int(a) => a.shape(),
+            Plain::Bool(a) => a.shape(),
         }
     }
+
+    /// Applies the same shape-level operation whatever the element type.
+    pub fn map_array(&self, f: &dyn ArrayFn) -> Result<Plain, VmError> {
+        Ok(match self {
+            Plain::Fix(a) => Plain::Fix(f.f64(a)?),
+            Plain::Int(a) => Plain::Int(f.i64(a)?),
+            Plain::Bool(a) => Plain::Bool(f.bool(a)?),
+        })
+    }
+}
+
+/// A shape-level operation (slice, reshape, gather...) that works on tensors of any element.
+pub trait ArrayFn {
+    fn apply<T: Clone + Default>(&self, a: &ArrayD<T>) -> Result<ArrayD<T>, VmError>
+    where
+        Self: Sized;
+    fn f64(&self, a: &ArrayD<f64>) -> Result<ArrayD<f64>, VmError>;
+    fn i64(&self, a: &ArrayD<i64>) -> Result<ArrayD<i64>, VmError>;
+    fn bool(&self, a: &ArrayD<bool>) -> Result<ArrayD<bool>, VmError>;
+    fn u128(&self, a: &ArrayD<u128>) -> Result<ArrayD<u128>, VmError>;
+}
+
+/// Implements the typed entry points of [`ArrayFn`] through its generic `apply`.
+#[macro_export]
+macro_rules! array_fn_dispatch {
+    () => {
+        fn f64(&self, a: &ndarray::ArrayD<f64>) -> Result<ndarray::ArrayD<f64>, $crate::error::VmError> {
+            self.apply(a)
+        }
+        fn i64(&self, a: &ndarray::ArrayD<i64>) -> Result<ndarray::ArrayD<i64>, $crate::error::VmError> {
+            self.apply(a)
+        }
+        fn bool(&self, a: &ndarray::ArrayD<bool>) -> Result<ndarray::ArrayD<bool>, $crate::error::VmError> {
+            self.apply(a)
+        }
+        fn u128(&self, a: &ndarray::ArrayD<u128>) -> Result<ndarray::ArrayD<u128>, $crate::error::VmError> {
+            self.apply(a)
+        }
+    };
 }
 
 /// One party's view of a value.

@@ -4,7 +4,7 @@
 //! %3: fix[n, 2] @spu = matmul %1, %2    ; linear.sf:9
 //! ```
 
-use super::{Ir, NodeId, Op, Placement, Type};
+use super::{Ir, NodeId, Op, Placement, RegionId, Type, TOP};
 use sf_isa::display_shape;
 use std::fmt::Write;
 
@@ -33,21 +33,45 @@ impl Ir {
             Op::Cast(d) => format!(" to={d}"),
             Op::Reveal { to: Some(p) } | Op::Send { to: p } => format!(" to={}", self.party_name(*p)),
             Op::Reveal { to: None } => " to=all".to_string(),
+            Op::Reduce { axis, .. } | Op::Gather { axis } => format!(" axis={axis}"),
+            Op::Fill(v) => format!(" {v}"),
+            Op::DimValue(d) => format!(" {}", d.display(&self.symbols)),
+            Op::LoopParam { index } | Op::LoopResult { index } => format!(" {index}"),
+            Op::Loop { carried, .. } => format!(" carried={carried}"),
+            Op::Slice { ranges } => {
+                let r: Vec<String> = ranges.iter().map(|r| format!("{}:{}", r.start.display(&self.symbols), r.end.display(&self.symbols))).collect();
+                format!(" [{}]", r.join(", "))
+            }
             _ => String::new(),
         };
         let sep = if operands.is_empty() { "" } else { " " };
         format!("{}{attrs}{sep}{}", node.op.name(), operands.join(", "))
     }
 
-    /// The whole program, one node a line, in schedule order.
+    /// The whole program, one node a line, in schedule order; a loop's body indented under it.
     pub fn to_text(&self, file: &str, source: &str) -> String {
         let mut out = format!("parties {};\n", self.parties.join(", "));
-        for id in self.schedule() {
+        self.region_text(TOP, 0, file, source, &mut out);
+        out
+    }
+
+    fn region_text(&self, region: RegionId, depth: usize, file: &str, source: &str, out: &mut String) {
+        let indent = "    ".repeat(depth);
+        for id in self.schedule(region) {
             let node = self.node(id);
             let line = line_of(source, node.span.start);
-            let _ = writeln!(out, "%{}: {} = {:<40} ; {file}:{line}", id.index(), self.type_string(&node.ty), self.op_string(id));
+            let op = self.op_string(id);
+            if node.op.is_control() && !matches!(node.op, Op::LoopParam { .. } | Op::LoopIndex | Op::LoopResult { .. }) {
+                let _ = writeln!(out, "{indent}%{} = {op:<40} ; {file}:{line}", id.index());
+            } else {
+                let _ = writeln!(out, "{indent}%{}: {} = {op:<40} ; {file}:{line}", id.index(), self.type_string(&node.ty));
+            }
+            if let Op::Loop { body, .. } = node.op {
+                let _ = writeln!(out, "{indent}{{");
+                self.region_text(body, depth + 1, file, source, out);
+                let _ = writeln!(out, "{indent}}}");
+            }
         }
-        out
     }
 }
 

@@ -10,8 +10,16 @@
 //! crosses placements only through the communication ops `share`, `reveal` and `send`; the
 //! verifier (see [`verify`]) checks exactly this and the other invariants listed there.
 //!
-//! Side effects (outputs and communication) happen in [`Ir::schedule`] order: a topological order
-//! that breaks ties by node index, i.e. by source order, so it is the same on every run.
+//! Loops stay loops. A `loop` node owns a region: the nodes of its body, which run once per
+//! iteration. The body reads the iteration number through `loop.index`, the values it carries
+//! from one iteration to the next through `loop.param i`, and hands the next iteration's values
+//! to a `yield` node, the loop node's last operand. After the loop, `loop.result i` is carried
+//! value i. A body may read any value of an enclosing region (a capture); nothing outside a body
+//! reads a node inside it except through `loop.result`. So a loop of 10 or 10,000 iterations is
+//! the same graph, and the module does not grow with the trip count.
+//!
+//! Side effects (outputs and communication) happen in [`Ir::schedule`] order: per region, a
+//! topological order that breaks ties by node index, i.e. by source order, the same on every run.
 
 pub mod display;
 pub mod verify;
@@ -20,12 +28,22 @@ use crate::syntax::ast::Span;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
 use petgraph::Direction;
-pub use sf_isa::{BinOp, DType, Dim, Literal, PartyId, Shape};
+pub use sf_isa::{BinOp, DType, Dim, Literal, PartyId, ReduceOp, Shape, SliceRange, UnaryOp};
 use std::collections::BinaryHeap;
 use std::cmp::Reverse;
 
 /// A node of the IR; displays as `%N`, as in the textual IR.
 pub type NodeId = NodeIndex<u32>;
+
+/// A region: the top level (0) or the body of a loop.
+pub type RegionId = u32;
+pub const TOP: RegionId = 0;
+
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Region {
+    /// The loop node whose body this is; `None` for the top level.
+    pub owner: Option<NodeId>,
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Placement {
@@ -61,8 +79,20 @@ pub struct Type {
 pub enum Op {
     Input { name: String },
     Const(Literal),
-    Neg,
+    Unary(UnaryOp),
     Binary(BinOp),
+    /// `select(c, a, b)`: operands c, a, b.
+    Select,
+    Reduce { op: ReduceOp, axis: usize },
+    /// To the shape of the node's type.
+    Reshape,
+    Slice { ranges: Vec<SliceRange> },
+    /// Operands: the tensor, then public positions along `axis`.
+    Gather { axis: usize },
+    /// The public integers 0..n, n being the one dimension of the node's shape.
+    Arange,
+    /// Private uniform random numbers in [0, 1), of the node's shape, on its party.
+    Random,
     Transpose,
     Sum { axis: usize },
     Concat { axis: usize },
@@ -74,6 +104,21 @@ pub enum Op {
     /// Private to another party's private.
     Send { to: PartyId },
     Output { name: String },
+    /// A fixed-point or integer tensor filled with one public value; its shape is its type's.
+    Fill(Literal),
+    /// A shape dimension as a public integer (`n`, `len(x)`).
+    DimValue(Dim),
+    /// Runs region `body` as many times as its first operand says. Operands: the trip count,
+    /// the initial value of each of the `carried` values, then the body's `yield`.
+    Loop { body: RegionId, carried: usize },
+    /// In a loop body: the iteration number, from 0.
+    LoopIndex,
+    /// In a loop body: carried value `index` at the start of the iteration.
+    LoopParam { index: usize },
+    /// In a loop body: the carried values for the next iteration, in order.
+    Yield,
+    /// After a loop: carried value `index` after the last iteration.
+    LoopResult { index: usize },
 }
 
 /// How many operands an op takes.
@@ -88,8 +133,15 @@ impl Op {
         match self {
             Op::Input { .. } => "input",
             Op::Const(_) => "const",
-            Op::Neg => "neg",
+            Op::Unary(u) => u.name(),
             Op::Binary(b) => b.name(),
+            Op::Select => "select",
+            Op::Reduce { op, .. } => op.name(),
+            Op::Reshape => "reshape",
+            Op::Slice { .. } => "slice",
+            Op::Gather { .. } => "gather",
+            Op::Arange => "arange",
+            Op::Random => "random_uniform",
             Op::Transpose => "transpose",
             Op::Sum { .. } => "sum",
             Op::Concat { .. } => "concat",
@@ -98,16 +150,32 @@ impl Op {
             Op::Reveal { .. } => "reveal",
             Op::Send { .. } => "send",
             Op::Output { .. } => "output",
+            Op::Fill(_) => "fill",
+            Op::DimValue(_) => "dim",
+            Op::Loop { .. } => "loop",
+            Op::LoopIndex => "loop.index",
+            Op::LoopParam { .. } => "loop.param",
+            Op::Yield => "yield",
+            Op::LoopResult { .. } => "loop.result",
         }
     }
 
     pub fn arity(&self) -> Arity {
         match self {
-            Op::Input { .. } | Op::Const(_) => Arity::Exactly(0),
-            Op::Binary(_) => Arity::Exactly(2),
+            Op::Input { .. } | Op::Const(_) | Op::Fill(_) | Op::DimValue(_) | Op::LoopIndex | Op::LoopParam { .. }
+            | Op::Arange | Op::Random => Arity::Exactly(0),
+            Op::Binary(_) | Op::Gather { .. } => Arity::Exactly(2),
+            Op::Select => Arity::Exactly(3),
             Op::Concat { .. } => Arity::AtLeast(1),
+            Op::Loop { carried, .. } => Arity::Exactly(carried + 2),
+            Op::Yield => Arity::AtLeast(0),
             _ => Arity::Exactly(1),
         }
+    }
+
+    /// Structure rather than computation: these nodes define no value of their own.
+    pub fn is_control(&self) -> bool {
+        matches!(self, Op::Loop { .. } | Op::LoopIndex | Op::LoopParam { .. } | Op::Yield | Op::LoopResult { .. })
     }
 
     /// Ops whose operand lives in a different placement than their result.
@@ -126,19 +194,27 @@ pub struct Node {
     pub op: Op,
     pub ty: Type,
     pub span: Span,
+    pub region: RegionId,
 }
 
 /// A whole program's IR and the tables it refers to.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Ir {
     pub graph: DiGraph<Node, u32, u32>,
     pub parties: Vec<String>,
     pub symbols: Vec<String>,
+    pub regions: Vec<Region>,
+}
+
+impl Default for Ir {
+    fn default() -> Ir {
+        Ir { graph: DiGraph::default(), parties: Vec::new(), symbols: Vec::new(), regions: vec![Region::default()] }
+    }
 }
 
 impl Ir {
-    pub fn add(&mut self, op: Op, ty: Type, span: Span, operands: &[NodeId]) -> NodeId {
-        let id = self.graph.add_node(Node { op, ty, span });
+    pub fn add(&mut self, region: RegionId, op: Op, ty: Type, span: Span, operands: &[NodeId]) -> NodeId {
+        let id = self.graph.add_node(Node { op, ty, span, region });
         for (i, &o) in operands.iter().enumerate() {
             self.graph.add_edge(o, id, i as u32);
         }
@@ -166,16 +242,54 @@ impl Ir {
         self.graph.add_edge(new, user, index);
     }
 
-    /// A deterministic topological order, earliest-created first among ready nodes.
-    pub fn schedule(&self) -> Vec<NodeId> {
-        let mut pending: Vec<usize> =
-            self.graph.node_indices().map(|n| self.graph.edges_directed(n, Direction::Incoming).count()).collect();
-        let mut ready: BinaryHeap<Reverse<NodeId>> =
-            self.graph.node_indices().filter(|n| pending[n.index()] == 0).map(Reverse).collect();
-        let mut order = Vec::with_capacity(self.graph.node_count());
+    pub fn new_region(&mut self) -> RegionId {
+        self.regions.push(Region::default());
+        self.regions.len() as RegionId - 1
+    }
+
+    /// The node of region `r` that contains `n`: `n` itself, or the loop around it; `None` when
+    /// `n` lies outside `r`.
+    pub fn ancestor_in(&self, mut n: NodeId, r: RegionId) -> Option<NodeId> {
+        loop {
+            let region = self.node(n).region;
+            if region == r {
+                return Some(n);
+            }
+            n = self.regions.get(region as usize)?.owner?;
+        }
+    }
+
+    /// Whether region `inner` is `outer` or nested in it.
+    pub fn region_within(&self, mut inner: RegionId, outer: RegionId) -> bool {
+        loop {
+            if inner == outer {
+                return true;
+            }
+            match self.regions.get(inner as usize).and_then(|r| r.owner) {
+                Some(owner) => inner = self.node(owner).region,
+                None => return false,
+            }
+        }
+    }
+
+    /// The nodes of region `r` in a deterministic topological order, earliest-created first
+    /// among ready nodes. A node nested in a loop of `r` counts as that loop node.
+    pub fn schedule(&self, r: RegionId) -> Vec<NodeId> {
+        let members: Vec<NodeId> = self.graph.node_indices().filter(|&n| self.node(n).region == r).collect();
+        let mut pending = vec![0usize; self.graph.node_count()];
+        let mut users: Vec<Vec<NodeId>> = vec![Vec::new(); self.graph.node_count()];
+        for e in self.graph.edge_references() {
+            let (Some(from), Some(to)) = (self.ancestor_in(e.source(), r), self.ancestor_in(e.target(), r)) else { continue };
+            if from != to {
+                pending[to.index()] += 1;
+                users[from.index()].push(to);
+            }
+        }
+        let mut ready: BinaryHeap<Reverse<NodeId>> = members.iter().copied().filter(|n| pending[n.index()] == 0).map(Reverse).collect();
+        let mut order = Vec::with_capacity(members.len());
         while let Some(Reverse(n)) = ready.pop() {
             order.push(n);
-            for user in self.graph.neighbors_directed(n, Direction::Outgoing) {
+            for &user in &users[n.index()] {
                 pending[user.index()] -= 1;
                 if pending[user.index()] == 0 {
                     ready.push(Reverse(user));
@@ -183,6 +297,11 @@ impl Ir {
             }
         }
         order
+    }
+
+    /// The users of `n`, in no particular order.
+    pub fn users(&self, n: NodeId) -> Vec<NodeId> {
+        self.graph.neighbors_directed(n, Direction::Outgoing).collect()
     }
 
     pub fn party_name(&self, p: PartyId) -> &str {

@@ -5,16 +5,24 @@
 //! - the graph is acyclic;
 //! - each node's operands sit at positions 0..k without gaps, and k fits the op's arity;
 //! - `input` and `const` have no operands; an input is private to one party;
-//! - elementwise ops agree on dtype with their result (mixed dtypes were cast by `lower`);
+//! - a binary op's operands share one dtype (mixed dtypes were cast by `lower`), which is the
+//!   result's, or bool for comparisons and logic;
 //! - no secret value reaches `output`;
 //! - `share` takes a private value to a secret one, `reveal` a secret to private or public,
 //!   `send` a private value to another party.
+//!
+//! - every region but the top level belongs to one `loop` node; `loop.index`, `loop.param` and
+//!   `yield` sit directly in a loop body; a loop's last operand is the `yield` of its own body;
+//! - an edge goes from a region to itself or to a region nested in it (a body may read values
+//!   from around the loop), never outward, except a body's `yield` to its loop;
+//! - a `loop.result` reads a loop and names one of its carried values;
 //!
 //! Once communication is explicit ([`Stage::Explicit`]), also: every edge that crosses
 //! placements goes through `share`, `reveal` or `send`, i.e. a non-communication op has a
 //! placement equal to the join of its operands', and a secret op has no private operand.
 
-use super::{Arity, Ir, Op, Placement};
+use super::{Arity, Ir, Op, Placement, TOP};
+use petgraph::visit::EdgeRef;
 use petgraph::Direction;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,8 +39,50 @@ pub fn verify(ir: &Ir, stage: Stage) -> Result<(), Vec<String>> {
     if petgraph::algo::is_cyclic_directed(&ir.graph) {
         errors.push("the graph has a cycle".to_string());
     }
+    for (r, region) in ir.regions.iter().enumerate().skip(1) {
+        if let Some(owner) = region.owner {
+            if !matches!(ir.graph.node_weight(owner).map(|n| &n.op), Some(Op::Loop { body, .. }) if *body as usize == r) {
+                errors.push(format!("region {r} is owned by %{}, which is not its loop", owner.index()));
+            }
+        } else if ir.graph.node_indices().any(|n| ir.node(n).region as usize == r) {
+            errors.push(format!("region {r} has nodes but no loop"));
+        }
+    }
+    for e in ir.graph.edge_references() {
+        let (from, to) = (ir.node(e.source()), ir.node(e.target()));
+        let yield_to_loop = matches!((&from.op, &to.op), (Op::Yield, Op::Loop { body, .. }) if *body == from.region);
+        if !yield_to_loop && !ir.region_within(to.region, from.region) {
+            errors.push(format!("%{} in region {} is read by %{} in region {}, outside it", e.source().index(), from.region, e.target().index(), to.region));
+        }
+    }
     for id in ir.graph.node_indices() {
         let node = ir.node(id);
+        if (node.region as usize) >= ir.regions.len() {
+            errors.push(format!("%{} is in region {}, which does not exist", id.index(), node.region));
+            continue;
+        }
+        let in_body = node.region != TOP && ir.regions[node.region as usize].owner.is_some();
+        if matches!(node.op, Op::LoopIndex | Op::LoopParam { .. } | Op::Yield) && !in_body {
+            errors.push(format!("%{} ({}) is not in a loop body", id.index(), node.op.name()));
+        }
+        match &node.op {
+            Op::Loop { body, carried } => {
+                let last = ir.operands(id).last().copied();
+                if !matches!(last.map(|l| (&ir.node(l).op, ir.node(l).region)), Some((Op::Yield, r)) if r == *body) {
+                    errors.push(format!("%{}: a loop's last operand must be its body's yield", id.index()));
+                }
+                if let Some(l) = last {
+                    if ir.operands(l).len() != *carried {
+                        errors.push(format!("%{}: the yield has {} values for {carried} carried", id.index(), ir.operands(l).len()));
+                    }
+                }
+            }
+            Op::LoopResult { index } => match ir.operands(id).first().map(|&l| &ir.node(l).op) {
+                Some(Op::Loop { carried, .. }) if index < carried => {}
+                _ => errors.push(format!("%{}: loop.result {index} does not read a loop with that many carried values", id.index())),
+            },
+            _ => {}
+        }
         let mut fail = |what: String| errors.push(format!("%{} ({}): {what}", id.index(), ir.op_string(id)));
         let mut positions: Vec<u32> = ir.graph.edges_directed(id, Direction::Incoming).map(|e| *e.weight()).collect();
         positions.sort_unstable();
@@ -68,16 +118,16 @@ pub fn verify(ir: &Ir, stage: Stage) -> Result<(), Vec<String>> {
                 [Placement::Party(from)] if from != *to && own == Placement::Party(*to) => {}
                 _ => fail("send must take one party's value to another party".into()),
             },
-            Op::Binary(_) => {
-                for &o in &operands {
-                    if ir.node(o).ty.dtype != node.ty.dtype {
-                        fail(format!("operand %{} has dtype {} but the result is {}", o.index(), ir.node(o).ty.dtype, node.ty.dtype));
-                    }
+            Op::Binary(op) => {
+                let dtypes: Vec<_> = operands.iter().map(|&o| ir.node(o).ty.dtype).collect();
+                let result_ok = if op.is_comparison() || op.is_logical() { node.ty.dtype == sf_isa::DType::Bool } else { dtypes.first() == Some(&node.ty.dtype) };
+                if dtypes.windows(2).any(|w| w[0] != w[1]) || !result_ok {
+                    fail(format!("operands of dtypes {dtypes:?} give {}", node.ty.dtype));
                 }
             }
             _ => {}
         }
-        if !node.op.is_communication() && !placements.is_empty() {
+        if !node.op.is_communication() && !node.op.is_control() && !placements.is_empty() {
             let joined = placements.iter().copied().reduce(Placement::join).unwrap_or(Placement::Public);
             if joined != own {
                 fail(format!("placement @{} is not the join of its operands' @{}", ir.placement_name(own), ir.placement_name(joined)));

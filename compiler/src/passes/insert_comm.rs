@@ -1,14 +1,16 @@
 //! Makes every placement crossing explicit: a secret op that reads a private value gets a `share`
-//! of it in between (one per private value, however many secret ops read it).
+//! of it in between (one per private value, however many secret ops read it). The share sits
+//! where the private value is computed, so a value from before a loop is shared once.
 
 use crate::ir::{Ir, NodeId, Op, Placement, Type};
 use std::collections::HashMap;
 
 pub fn run(ir: &mut Ir) {
     let mut shares: HashMap<NodeId, NodeId> = HashMap::new();
-    for user in ir.schedule() {
+    let users: Vec<NodeId> = ir.graph.node_indices().collect();
+    for user in users {
         let node = ir.node(user);
-        if node.ty.placement != Placement::Secret || node.op.is_communication() {
+        if node.ty.placement != Placement::Secret || node.op.is_communication() || node.op.is_control() {
             continue;
         }
         for (index, operand) in ir.operands(user).into_iter().enumerate() {
@@ -20,8 +22,8 @@ pub fn run(ir: &mut Ir) {
                 Some(&s) => s,
                 None => {
                     let ty = Type { placement: Placement::Secret, ..src.ty.clone() };
-                    let span = src.span;
-                    let s = ir.add(Op::Share, ty, span, &[operand]);
+                    let (span, region) = (src.span, src.region);
+                    let s = ir.add(region, Op::Share, ty, span, &[operand]);
                     shares.insert(operand, s);
                     s
                 }

@@ -5,7 +5,7 @@
 //! messages carry a sequence number fixed at compile time, the same on every party that takes
 //! part, so sends and receives pair up without run-time coordination.
 
-use crate::dim::Shape;
+use crate::dim::{Dim, Shape};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -55,14 +55,23 @@ impl fmt::Display for Literal {
 }
 
 /// Binary operators whose meaning depends on whether operands are plaintext or shared.
+/// All but `MatMul` are elementwise with broadcasting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum BinOp {
     Add,
     Sub,
-    /// Elementwise product with broadcasting.
     Mul,
+    Div,
     /// Matrix product (`@`), for ranks 1 and 2.
     MatMul,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Eq,
+    Ne,
+    And,
+    Or,
 }
 
 impl BinOp {
@@ -71,9 +80,103 @@ impl BinOp {
             BinOp::Add => "add",
             BinOp::Sub => "sub",
             BinOp::Mul => "mul",
+            BinOp::Div => "div",
             BinOp::MatMul => "matmul",
+            BinOp::Lt => "lt",
+            BinOp::Le => "le",
+            BinOp::Gt => "gt",
+            BinOp::Ge => "ge",
+            BinOp::Eq => "eq",
+            BinOp::Ne => "ne",
+            BinOp::And => "and",
+            BinOp::Or => "or",
         }
     }
+
+    pub fn is_comparison(self) -> bool {
+        matches!(self, BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge | BinOp::Eq | BinOp::Ne)
+    }
+
+    pub fn is_logical(self) -> bool {
+        matches!(self, BinOp::And | BinOp::Or)
+    }
+}
+
+/// Elementwise functions of one argument.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum UnaryOp {
+    Neg,
+    Not,
+    Exp,
+    Log,
+    Sqrt,
+    Rsqrt,
+    Reciprocal,
+    Tanh,
+    Abs,
+    Sigmoid,
+}
+
+impl UnaryOp {
+    pub fn name(self) -> &'static str {
+        match self {
+            UnaryOp::Neg => "neg",
+            UnaryOp::Not => "not",
+            UnaryOp::Exp => "exp",
+            UnaryOp::Log => "log",
+            UnaryOp::Sqrt => "sqrt",
+            UnaryOp::Rsqrt => "rsqrt",
+            UnaryOp::Reciprocal => "reciprocal",
+            UnaryOp::Tanh => "tanh",
+            UnaryOp::Abs => "abs",
+            UnaryOp::Sigmoid => "sigmoid",
+        }
+    }
+}
+
+/// Reductions along one axis other than the sum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ReduceOp {
+    Max,
+    Min,
+    ArgMax,
+    ArgMin,
+}
+
+impl ReduceOp {
+    pub fn name(self) -> &'static str {
+        match self {
+            ReduceOp::Max => "max",
+            ReduceOp::Min => "min",
+            ReduceOp::ArgMax => "argmax",
+            ReduceOp::ArgMin => "argmin",
+        }
+    }
+}
+
+/// A value carried from one loop iteration to the next.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Carry {
+    /// Holds the value before the first iteration.
+    pub init: Reg,
+    /// Holds the value during an iteration, and after the loop.
+    pub param: Reg,
+    /// Holds the next iteration's value at the end of an iteration.
+    pub next: Reg,
+}
+
+/// A run of instructions with the debug location of each.
+#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
+pub struct Block {
+    pub code: Vec<Instr>,
+    pub locs: Vec<u32>,
+}
+
+/// One range of a slice, `start..end` along one axis.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SliceRange {
+    pub start: Dim,
+    pub end: Dim,
 }
 
 /// One instruction. `dst` registers are written exactly once per execution.
@@ -83,9 +186,27 @@ pub enum Instr {
     Input { dst: Reg, input: u32 },
     /// A public scalar.
     Const { dst: Reg, value: Literal },
-    Neg { dst: Reg, a: Reg },
-    /// `seq` is used only when both operands are shared and the op needs a Beaver round.
+    Unary { dst: Reg, op: UnaryOp, a: Reg, seq: Seq },
+    /// `seq` numbers the messages of ops on shares that need rounds (Beaver, truncation).
     Binary { dst: Reg, op: BinOp, a: Reg, b: Reg, seq: Seq },
+    /// `c ? a : b` elementwise.
+    Select { dst: Reg, c: Reg, a: Reg, b: Reg, seq: Seq },
+    Reduce { dst: Reg, op: ReduceOp, a: Reg, axis: u32, seq: Seq },
+    Reshape { dst: Reg, a: Reg, shape: Shape },
+    Slice { dst: Reg, a: Reg, ranges: Vec<SliceRange> },
+    /// Takes entries of `a` along `axis` at the public positions in `index` (a scalar index
+    /// removes the axis).
+    Gather { dst: Reg, a: Reg, index: Reg, axis: u32 },
+    /// A public tensor of one value.
+    Fill { dst: Reg, value: Literal, shape: Shape },
+    /// The public integers 0..len.
+    Arange { dst: Reg, len: Dim },
+    /// A shape dimension as a public integer.
+    DimValue { dst: Reg, dim: Dim },
+    /// Private uniform random numbers in [0, 1) on this party.
+    Random { dst: Reg, shape: Shape },
+    /// Runs `body` `trip` times; `index`, if any, holds the iteration number.
+    Loop { trip: Reg, index: Option<Reg>, carried: Vec<Carry>, body: Block },
     /// Reverses the axes (a 1-D tensor is its own transpose).
     Transpose { dst: Reg, a: Reg },
     Sum { dst: Reg, a: Reg, axis: u32 },
@@ -110,26 +231,34 @@ pub enum Instr {
 }
 
 impl Instr {
-    /// The register written, if any.
-    pub fn dst(&self) -> Option<Reg> {
+    /// The registers written at this level (a loop writes its index and carried registers;
+    /// its body's registers belong to the body).
+    pub fn defs(&self) -> Vec<Reg> {
         use Instr::*;
         match self {
-            Input { dst, .. } | Const { dst, .. } | Neg { dst, .. } | Binary { dst, .. }
-            | Transpose { dst, .. } | Sum { dst, .. } | Concat { dst, .. } | Cast { dst, .. }
-            | ShareOwn { dst, .. } | ShareRecv { dst, .. } | RevealRecv { dst, .. }
-            | RevealAll { dst, .. } | RecvPlain { dst, .. } => Some(*dst),
-            RevealSend { .. } | SendPlain { .. } | Output { .. } => None,
+            Input { dst, .. } | Const { dst, .. } | Unary { dst, .. } | Binary { dst, .. } | Select { dst, .. }
+            | Reduce { dst, .. } | Reshape { dst, .. } | Slice { dst, .. } | Gather { dst, .. } | Fill { dst, .. }
+            | Arange { dst, .. } | DimValue { dst, .. } | Random { dst, .. } | Transpose { dst, .. } | Sum { dst, .. }
+            | Concat { dst, .. } | Cast { dst, .. } | ShareOwn { dst, .. } | ShareRecv { dst, .. }
+            | RevealRecv { dst, .. } | RevealAll { dst, .. } | RecvPlain { dst, .. } => vec![*dst],
+            Loop { index, carried, .. } => index.iter().copied().chain(carried.iter().map(|c| c.param)).collect(),
+            RevealSend { .. } | SendPlain { .. } | Output { .. } => vec![],
         }
     }
 
-    /// The registers read, in operand order.
+    /// The registers read at this level, in operand order (for a loop: the trip count and the
+    /// initial values; its body's reads are the body's).
     pub fn uses(&self) -> Vec<Reg> {
         use Instr::*;
         match self {
-            Input { .. } | Const { .. } | ShareRecv { .. } | RecvPlain { .. } => vec![],
-            Neg { a, .. } | Transpose { a, .. } | Sum { a, .. } | Cast { a, .. } => vec![*a],
-            Binary { a, b, .. } => vec![*a, *b],
+            Input { .. } | Const { .. } | ShareRecv { .. } | RecvPlain { .. } | Fill { .. } | Arange { .. }
+            | DimValue { .. } | Random { .. } => vec![],
+            Unary { a, .. } | Transpose { a, .. } | Sum { a, .. } | Cast { a, .. } | Reduce { a, .. }
+            | Reshape { a, .. } | Slice { a, .. } => vec![*a],
+            Binary { a, b, .. } | Gather { a, index: b, .. } => vec![*a, *b],
+            Select { c, a, b, .. } => vec![*c, *a, *b],
             Concat { parts, .. } => parts.clone(),
+            Loop { trip, carried, .. } => std::iter::once(*trip).chain(carried.iter().map(|c| c.init)).collect(),
             ShareOwn { src, .. } | RevealSend { src, .. } | RevealRecv { src, .. }
             | RevealAll { src, .. } | SendPlain { src, .. } | Output { src, .. } => vec![*src],
         }
@@ -164,7 +293,5 @@ pub struct Segment {
     pub party: PartyId,
     pub inputs: Vec<InputDecl>,
     pub n_regs: u32,
-    pub code: Vec<Instr>,
-    /// For each instruction, its index in the debug info's locations.
-    pub locs: Vec<u32>,
+    pub body: Block,
 }

@@ -379,8 +379,7 @@ mod tests {
             party,
             inputs: vec![],
             n_regs: 1,
-            code: vec![Instr::Const { dst: 0, value: Literal::Fix(1.5) }],
-            locs: vec![0],
+            body: crate::Block { code: vec![Instr::Const { dst: 0, value: Literal::Fix(1.5) }], locs: vec![0] },
         };
         let debug = DebugInfo {
             file: "m.sf".into(),
