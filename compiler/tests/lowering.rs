@@ -154,3 +154,40 @@ fn mutated_programs_never_panic() {
         }
     }
 }
+
+#[test]
+fn control_flow_must_be_public() {
+    check_err(&format!("{HEAD}let s = x @ w;\nif sum(s, axis: 0) > 0.0 {{ }}\n"), "E0302", "select(c, a, b)");
+    check_err(&format!("{HEAD}let k = sum(w, axis: 0);\nlet m = k * 2.0;\nfor i in 0..len(w) {{ }}\nlet t: int @alice = input(\"t\");\nfor i in 0..t {{ }}\n"), "E0304", "public");
+}
+
+#[test]
+fn recursion_and_immutability_are_refused() {
+    check_err("parties a, b;\nfn f(x) { g(x) }\nfn g(x) { f(x) }\nlet y = f(1.0);\n", "E0305", "f -> g -> f");
+    check_err(&format!("{HEAD}let k = 1.0;\nk = 2.0;\n"), "E0107", "let mut k");
+    check_err("parties a, b;\nfn f(x) { x }\nfn f(y) { y }\n", "E0108", "rename");
+}
+
+#[test]
+fn functions_check_their_arguments() {
+    check_err("parties a, b;\nfn f(x: fix[n], y: fix[n]) { x + y }\nlet z = f(zeros([2]), zeros([3]));\n", "E0200", "[3]");
+    check_err("parties a, b;\nfn f(x, axis: int) { x }\nlet z = f(1.0, axes: 1);\n", "E0104", "axes");
+    check_err("parties a, b;\nfn f(x, y) { x }\nlet z = f(1.0);\n", "E0104", "missing argument `y`");
+}
+
+#[test]
+fn a_loop_widens_what_it_carries() {
+    let src = format!("{HEAD}let mut acc = zeros([3]);\nfor i in 0..4 {{\n    acc = acc + w * x[0, :];\n}}\noutput(reveal(acc), \"acc\");\n");
+    let compiled = driver::compile("t.sf", &src).unwrap_or_else(|_| panic!("does not compile"));
+    let ir = &compiled.ir;
+    let result = ir.graph.node_indices().find(|&n| matches!(ir.node(n).op, Op::LoopResult { .. })).expect("a loop result");
+    assert_eq!(ir.node(result).ty.placement, Placement::Secret);
+}
+
+#[test]
+fn library_functions_are_imported_by_use() {
+    let src = "parties alice, bob;\nuse std::nn::{relu, sigmoid, softmax};\nlet x: fix[n, 3] @alice = input(\"x\");\noutput(relu(x), \"r\");\noutput(softmax(x, axis: 1), \"s\");\noutput(sigmoid(x), \"g\");\n";
+    assert_eq!(codes(src), Vec::<&str>::new());
+    check_err("parties a, b;\nuse std::nn::{relux};\n", "E0110", "relu");
+    check_err("parties a, b;\nuse std::foo::{bar};\n", "E0110", "std::nn");
+}

@@ -1,0 +1,84 @@
+#!/usr/bin/env python3
+"""Writes each case's data and its float64 reference outputs, computed here in plain Python,
+independently of the compiler and VM. Run it after changing a case; the results are committed."""
+import os, random
+
+here = os.path.dirname(os.path.abspath(__file__))
+rng = random.Random(7)
+
+
+def write(case, rel, rows):
+    path = os.path.join(here, case, rel)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        for r in rows:
+            r = r if isinstance(r, list) else [r]
+            f.write(",".join(repr(v) if isinstance(v, float) else str(v) for v in r) + "\n")
+
+
+def vec(n, lo=-3.0, hi=3.0):
+    return [round(rng.uniform(lo, hi), 4) for _ in range(n)]
+
+
+def mat(n, m, lo=-3.0, hi=3.0):
+    return [vec(m, lo, hi) for _ in range(n)]
+
+
+def matmul(a, b):
+    return [[sum(a[i][k] * b[k][j] for k in range(len(b))) for j in range(len(b[0]))] for i in range(len(a))]
+
+
+# loops: carried secrets that start public, public accumulators, a run-time bound.
+n = 6
+x, y = vec(n), vec(n)
+write("loops", "data/alice.x.csv", x)
+write("loops", "data/bob.y.csv", y)
+acc = [0.0] * n
+for _ in range(5):
+    acc = [a + xi * yi for a, xi, yi in zip(acc, x, y)]
+nested = 0.0
+for i in range(3):
+    for j in range(4):
+        nested += i * j
+write("loops", "expected/alice/acc.csv", acc)
+write("loops", "expected/alice/total.csv", [7.5])
+write("loops", "expected/bob/s.csv", [n * (n - 1) // 2])
+write("loops", "expected/bob/nested.csv", [nested])
+write("loops", "expected/alice/dot.csv", [sum(xi * yi for xi, yi in zip(x, y)) * 3])
+
+# functions: one definition used on secrets and on private values, with shape symbols.
+n = 5
+x, w, b = mat(n, 3), mat(3, 2), vec(2)
+write("functions", "data/alice.x.csv", x)
+write("functions", "data/bob.w.csv", w)
+write("functions", "data/bob.b.csv", b)
+yv = [[v + b[j] for j, v in enumerate(row)] for row in matmul(x, w)]
+z = matmul(x, [list(c) for c in zip(*x)])
+rows = [sum(r) for r in yv]
+mean = sum(rows) / len(rows)
+write("functions", "expected/alice/y.csv", yv)
+write("functions", "expected/alice/z.csv", z)
+write("functions", "expected/bob/c.csv", [r - mean for r in rows])
+write("functions", "expected/alice/sq.csv", [[v * v * 2.0 for v in r] for r in yv])
+
+# indexing: slices, gathers, reshape, send, selects (private, and secret by a private bool).
+n = 5
+x = mat(n, 4)
+idx = [3, 0, 3]
+v = vec(n)
+write("indexing", "data/alice.x.csv", x)
+write("indexing", "data/alice.idx.csv", idx)
+write("indexing", "data/bob.v.csv", v)
+col = [r[1] for r in x]
+write("indexing", "expected/alice/head.csv", x[0:2])
+write("indexing", "expected/alice/picked.csv", [x[i] for i in idx])
+write("indexing", "expected/alice/flat.csv", [e for r in x[0:2] for e in r])
+write("indexing", "expected/alice/part.csv", v[1:3])
+write("indexing", "expected/bob/big.csv", [c if c > 0 else vi for c, vi in zip(col, v)])
+write("indexing", "expected/alice/mix.csv", [c if c > 0 else vi for c, vi in zip(col, v)])
+write("indexing", "expected/bob/ar.csv", list(range(n)))
+write("indexing", "expected/bob/mean_v.csv", [sum(v) / n])
+write("indexing", "expected/alice/max_col.csv", [max(col)])
+write("indexing", "expected/alice/argmax_col.csv", [col.index(max(col))])
+write("indexing", "expected/alice/scaled.csv", [e / 4.0 for e in v])
+write("indexing", "expected/alice/clipped.csv", [min(max(c, -1.0), 1.0) for c in col])
