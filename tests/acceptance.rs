@@ -35,9 +35,10 @@ fn bundled_examples_match_their_references() {
     }
 }
 
-/// The cases beyond this compiler's subset are refused with coded diagnostics, never a crash.
+/// Every acceptance program type-checks: the whole language of DESIGN.md is accepted.
 #[test]
-fn every_acceptance_program_compiles_or_gets_coded_diagnostics() {
+fn every_acceptance_program_passes_sfc_check() {
+    let mut checked = 0;
     for entry in std::fs::read_dir(acceptance_dir()).expect("acceptance dir").flatten() {
         let name = entry.file_name().to_string_lossy().to_string();
         let src = entry.path().join(format!("{name}.sf"));
@@ -45,11 +46,8 @@ fn every_acceptance_program_compiles_or_gets_coded_diagnostics() {
             continue;
         }
         let out = run(Command::new(bin("sfc")).arg("check").arg(&src));
-        let err = stderr(&out);
-        match out.status.code() {
-            Some(0) => {}
-            Some(1) => assert!(err.contains("E0") && err.contains(&format!("{name}.sf:")), "{name}: {err}"),
-            other => panic!("{name}: sfc check exited {other:?}: {err}"),
-        }
+        assert!(out.status.success(), "{name}: {}", stderr(&out));
+        checked += 1;
     }
+    assert!(checked >= 6, "only {checked} acceptance programs found");
 }

@@ -121,7 +121,7 @@ impl Gen<'_, '_> {
                 Op::Cast(to) => Instr::Cast { dst, a: src, to: *to },
                 Op::Output { name } => Instr::Output { src, name: name.clone() },
                 Op::Loop { body, carried } => self.lp(step, *body, *carried)?,
-                Op::Share | Op::Reveal { .. } | Op::Send { .. } | Op::LoopIndex | Op::LoopParam { .. } | Op::Yield | Op::LoopResult { .. } => {
+                Op::Share | Op::Reveal { .. } | Op::Send { .. } | Op::LoopIndex | Op::LoopParam { .. } | Op::Yield | Op::LoopResult { .. } | Op::Psi | Op::PsiResult { .. } => {
                     return Err(format!("%{} ({}) has no instruction of its own", step.node.index(), node.op.name()))
                 }
             },

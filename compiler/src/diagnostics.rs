@@ -320,6 +320,30 @@ fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
+impl Diagnostic {
+    /// The diagnostic as one JSON object, for editors: code, severity, message, file, the
+    /// primary range, every label with its range, and the help. Lines and columns count from 1;
+    /// columns count characters.
+    pub fn to_json(&self, file: &str, source: &str) -> serde_json::Value {
+        let range = |span: Span| {
+            let (sl, sc) = crate::ir::display::line_col(source, span.start);
+            let (el, ec) = crate::ir::display::line_col(source, span.end);
+            serde_json::json!({ "start": { "line": sl, "column": sc }, "end": { "line": el, "column": ec } })
+        };
+        let mut labels = vec![serde_json::json!({ "message": self.primary.text, "primary": true, "range": range(self.primary.span) })];
+        labels.extend(self.secondary.iter().map(|l| serde_json::json!({ "message": l.text, "primary": false, "range": range(l.span) })));
+        serde_json::json!({
+            "code": self.code,
+            "severity": match self.severity { Severity::Error => "error", Severity::Warning => "warning" },
+            "message": self.message,
+            "file": file,
+            "range": range(self.primary.span),
+            "labels": labels,
+            "help": self.help,
+        })
+    }
+}
+
 /// A diagnostic bound to its source file, for rendering with miette.
 pub struct Rendered {
     pub diagnostic: Diagnostic,

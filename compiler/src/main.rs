@@ -30,11 +30,23 @@ enum Command {
         /// Largest size in bytes of any chunk in the module.
         #[arg(long, default_value_t = sf_isa::DEFAULT_CHUNK_LIMIT)]
         chunk_size: u64,
+        /// human: rendered with the source; json: one JSON object a line, for editors.
+        #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
+        message_format: MessageFormat,
     },
     /// Checks a program and prints its diagnostics, writing nothing.
     Check {
         file: PathBuf,
+        /// human: rendered with the source; json: one JSON object a line, for editors.
+        #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
+        message_format: MessageFormat,
     },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum MessageFormat {
+    Human,
+    Json,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -60,34 +72,40 @@ fn read_source(file: &Path) -> Result<String, ExitCode> {
     })
 }
 
-fn report(name: &str, source: &str, diagnostics: Vec<sfc::diagnostics::Diagnostic>) -> usize {
+/// Prints diagnostics (rendered on stderr, or JSON lines on stdout) and counts the errors.
+fn report(name: &str, source: &str, diagnostics: Vec<sfc::diagnostics::Diagnostic>, format: MessageFormat) -> usize {
     let errors = diagnostics.iter().filter(|d| d.is_error()).count();
     for d in diagnostics {
-        eprintln!("{:?}", driver::render(name, source, d));
+        match format {
+            MessageFormat::Human => eprintln!("{:?}", driver::render(name, source, d)),
+            MessageFormat::Json => println!("{}", d.to_json(name, source)),
+        }
     }
     errors
 }
 
 fn run(command: Command) -> Result<(), ExitCode> {
     match command {
-        Command::Check { file } => {
+        Command::Check { file, message_format } => {
             let source = read_source(&file)?;
             let name = file.display().to_string();
             let (_, diagnostics) = driver::check(&source);
-            let errors = report(&name, &source, diagnostics);
-            if errors > 0 {
+            let errors = report(&name, &source, diagnostics, message_format);
+            if errors > 0 && message_format == MessageFormat::Human {
                 eprintln!("error: {name}: {errors} error{}", if errors == 1 { "" } else { "s" });
+            }
+            if errors > 0 {
                 return Err(ExitCode::FAILURE);
             }
             Ok(())
         }
-        Command::Compile { file, output, emit, fxp_bits, chunk_size } => {
+        Command::Compile { file, output, emit, fxp_bits, chunk_size, message_format } => {
             let source = read_source(&file)?;
             let name = file.display().to_string();
             let compiled = match driver::compile(&name, &source) {
                 Ok(c) => c,
                 Err(Failure::Diagnostics(d)) => {
-                    let errors = report(&name, &source, d);
+                    let errors = report(&name, &source, d, message_format);
                     eprintln!("error: could not compile {name}: {errors} error{}", if errors == 1 { "" } else { "s" });
                     return Err(ExitCode::FAILURE);
                 }
@@ -99,7 +117,7 @@ fn run(command: Command) -> Result<(), ExitCode> {
                     return Err(ExitCode::from(101));
                 }
             };
-            report(&name, &source, compiled.warnings.clone());
+            report(&name, &source, compiled.warnings.clone(), message_format);
             match emit {
                 Some(Emit::Ir) => {
                     print!("{}", compiled.ir.to_text(&name, &source));

@@ -119,6 +119,10 @@ pub enum Op {
     Yield,
     /// After a loop: carried value `index` after the last iteration.
     LoopResult { index: usize },
+    /// Private set intersection of two parties' key columns. Operands: the keys of each side.
+    Psi,
+    /// Side `index` (0 or 1) of a `psi`: that party's row indices of the intersection.
+    PsiResult { index: usize },
 }
 
 /// How many operands an op takes.
@@ -157,6 +161,8 @@ impl Op {
             Op::LoopParam { .. } => "loop.param",
             Op::Yield => "yield",
             Op::LoopResult { .. } => "loop.result",
+            Op::Psi => "psi",
+            Op::PsiResult { .. } => "psi.result",
         }
     }
 
@@ -164,7 +170,7 @@ impl Op {
         match self {
             Op::Input { .. } | Op::Const(_) | Op::Fill(_) | Op::DimValue(_) | Op::LoopIndex | Op::LoopParam { .. }
             | Op::Arange | Op::Random => Arity::Exactly(0),
-            Op::Binary(_) | Op::Gather { .. } => Arity::Exactly(2),
+            Op::Binary(_) | Op::Gather { .. } | Op::Psi => Arity::Exactly(2),
             Op::Select => Arity::Exactly(3),
             Op::Concat { .. } => Arity::AtLeast(1),
             Op::Loop { carried, .. } => Arity::Exactly(carried + 2),
@@ -175,7 +181,7 @@ impl Op {
 
     /// Structure rather than computation: these nodes define no value of their own.
     pub fn is_control(&self) -> bool {
-        matches!(self, Op::Loop { .. } | Op::LoopIndex | Op::LoopParam { .. } | Op::Yield | Op::LoopResult { .. })
+        matches!(self, Op::Loop { .. } | Op::LoopIndex | Op::LoopParam { .. } | Op::Yield | Op::LoopResult { .. } | Op::Psi | Op::PsiResult { .. })
     }
 
     /// Ops whose operand lives in a different placement than their result.

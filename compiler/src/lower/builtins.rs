@@ -114,7 +114,7 @@ impl Lower {
                 None
             }
             "psi" => {
-                self.err(diag::not_supported(callee.span, "`psi`"));
+                self.err(diag::bad_arguments(span, "psi", "`psi` gives two results; bind them with a tuple", "let (ia, ib) = psi(keys_a, keys_b);"));
                 None
             }
             name => {

@@ -21,8 +21,18 @@ impl Lower {
     pub(crate) fn let_stmt(&mut self, mutable: bool, pattern: &Pattern, ty: Option<&TypeAnn>, value: &Expr, span: Span) {
         let name = match pattern {
             Pattern::Name(n) => n,
-            Pattern::Tuple(_, span) => {
-                self.err(diag::not_supported(*span, "a tuple pattern (it comes with `psi`)"));
+            Pattern::Tuple(names, pspan) => {
+                let results = match &value.kind {
+                    ExprKind::Call { callee, args } if callee.name == "psi" && ty.is_none() => self.psi(args, names, value.span),
+                    _ => {
+                        self.err(diag::bad_arguments(*pspan, "let", "a tuple pattern takes the two results of `psi`", "let (ia, ib) = psi(keys_a, keys_b);"));
+                        None
+                    }
+                };
+                for (i, n) in names.iter().enumerate() {
+                    let node = results.as_ref().and_then(|r| r.get(i).copied());
+                    self.bind(n, node, mutable, None);
+                }
                 return;
             }
         };
@@ -43,6 +53,53 @@ impl Lower {
         };
         let _ = span;
         self.bind(name, node, mutable, ty.cloned());
+    }
+
+    /// `psi(keys_a, keys_b)`: each side's row indices of the intersection, `int[k]` on its owner,
+    /// where k, the intersection's size, is public and known only at run time.
+    fn psi(&mut self, args: &[Arg], names: &[Ident], span: Span) -> Option<Vec<NodeId>> {
+        let usage = "let (ia, ib) = psi(keys_a, keys_b);";
+        if names.len() != 2 {
+            self.err(diag::bad_arguments(span, "psi", &format!("gives 2 results, not {}", names.len()), usage));
+            return None;
+        }
+        if !self.at_top_level() {
+            self.err(diag::not_at_top_level(span, "psi"));
+            return None;
+        }
+        let x = self.positional("psi", args, span, 2, &[], usage)?;
+        let (a, b) = (self.expr(x[0]), self.expr(x[1]));
+        let (a, b) = (a?, b?);
+        let mut owners = Vec::new();
+        for (v, e) in [(a, x[0]), (b, x[1])] {
+            let t = self.ty(v).clone();
+            match t.placement {
+                Placement::Party(p) if t.dtype == DType::Int && t.shape.len() == 1 => owners.push(p),
+                _ => {
+                    let problem = format!("keys must be a column of ints private to one party, not {}", self.type_str(&t));
+                    self.err(diag::bad_arguments(e.span, "psi", &problem, usage));
+                    return None;
+                }
+            }
+        }
+        if owners[0] == owners[1] {
+            let problem = format!("both key columns belong to {}; psi aligns two parties' tables", self.ir.party_name(owners[0]));
+            self.err(diag::bad_arguments(span, "psi", &problem, usage));
+            return None;
+        }
+        let size = self.ir.symbols.len() as u32;
+        self.ir.symbols.push(format!("|{}&{}|", names[0].name, names[1].name));
+        let psi = self.add(Op::Psi, control_type(), span, &[a, b]);
+        Some(
+            owners
+                .iter()
+                .enumerate()
+                .map(|(i, &p)| {
+                    let ty = Type { dtype: DType::Int, shape: vec![crate::ir::Dim::symbol(size)], placement: Placement::Party(p) };
+                    self.add(Op::PsiResult { index: i }, ty, span, &[psi])
+                })
+                .collect(),
+        )
     }
 
     fn input(&mut self, args: &[Arg], ann: Option<&TypeAnn>, span: Span) -> Val {

@@ -14,8 +14,95 @@ use std::sync::OnceLock;
 #[grammar = "syntax/grammar.pest"]
 struct SfParser;
 
-/// Parses a whole file. A syntax error is returned as one diagnostic naming line, column and what
-/// was expected there.
+/// How many syntax errors one run reports at most.
+const MAX_SYNTAX_ERRORS: usize = 20;
+
+/// Parses a whole file and reports every independent syntax error: the statement (or function)
+/// holding an error is blanked out, byte for byte so that spans stay true, and the rest is
+/// parsed again.
+pub fn parse_recovering(source: &str) -> Result<Program, Vec<Diagnostic>> {
+    let mut text = source.as_bytes().to_vec();
+    let mut errors: Vec<Diagnostic> = Vec::new();
+    loop {
+        let attempt = String::from_utf8(text.clone()).map_err(|_| errors.clone())?;
+        match parse(&attempt) {
+            Ok(program) if errors.is_empty() => return Ok(program),
+            Ok(_) => return Err(errors),
+            Err(d) => {
+                let at = d.primary.span.start;
+                errors.push(d);
+                let (start, end) = item_extent(&text, at);
+                if errors.len() >= MAX_SYNTAX_ERRORS || start >= end {
+                    return Err(errors);
+                }
+                for b in &mut text[start..end] {
+                    if *b != b'\n' {
+                        *b = b' ';
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The byte range to blank around an error at `at`: from the start of its top-level item to
+/// the item's end, or to the first `;` after the error when brackets are unbalanced.
+fn item_extent(text: &[u8], at: usize) -> (usize, usize) {
+    let (start, end) = item_bounds(text, at);
+    let semicolon = text.get(at..).and_then(|rest| rest.iter().position(|&b| b == b';')).map(|i| at + i + 1);
+    (start, semicolon.map_or(end, |s| s.min(end)))
+}
+
+/// Top-level items end at a `;` or a closing `}` at depth 0 (a `}` followed by `else` does not
+/// end one). Strings and comments are skipped.
+fn item_bounds(text: &[u8], at: usize) -> (usize, usize) {
+    let mut depth = 0i32;
+    let mut start = 0;
+    let mut i = 0;
+    while i < text.len() {
+        let c = text[i];
+        match c {
+            b'"' => {
+                i += 1;
+                while i < text.len() && text[i] != b'"' && text[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if text.get(i + 1) == Some(&b'/') => {
+                while i < text.len() && text[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'(' | b'[' | b'{' => depth += 1,
+            b')' | b']' => depth -= 1,
+            b'}' => {
+                depth -= 1;
+                let rest = text[i + 1..].iter().skip_while(|b| b.is_ascii_whitespace());
+                let else_follows = rest.take(4).copied().collect::<Vec<u8>>() == b"else";
+                if depth <= 0 && !else_follows {
+                    if at < i + 1 && at >= start {
+                        return (start, i + 1);
+                    }
+                    depth = 0;
+                    start = i + 1;
+                }
+            }
+            b';' if depth <= 0 => {
+                if at < i + 1 && at >= start {
+                    return (start, i + 1);
+                }
+                depth = 0;
+                start = i + 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    (start, text.len())
+}
+
+/// Parses a whole file, stopping at the first syntax error, which is returned as one diagnostic
+/// naming line, column and what was expected there.
 pub fn parse(source: &str) -> Result<Program, Diagnostic> {
     let mut pairs = SfParser::parse(Rule::program, source).map_err(|e| syntax_error(source, e))?;
     let program = pairs.next().map(|p| p.into_inner()).into_iter().flatten();
@@ -38,6 +125,10 @@ fn syntax_error(source: &str, e: pest::error::Error<Rule>) -> Diagnostic {
             let mut names: Vec<&str> = positives.iter().filter_map(|r| rule_name(*r)).collect();
             names.sort_unstable();
             names.dedup();
+            // Where an expression may start, its first tokens say nothing more.
+            if names.contains(&"an expression") {
+                names.retain(|n| !matches!(*n, "a name" | "a number" | "an integer" | "a string"));
+            }
             match names.len() {
                 0 => "valid syntax".to_string(),
                 1 => names[0].to_string(),
@@ -382,6 +473,15 @@ mod tests {
         assert!(matches!(&lhs.kind, ExprKind::Binary(BinOp::MatMul, l, r)
             if matches!(l.kind, ExprKind::Unary(UnOp::Neg, _)) && matches!(r.kind, ExprKind::Field(..))));
         assert!(matches!(rhs.kind, ExprKind::Binary(BinOp::Mul, ..)));
+    }
+
+    #[test]
+    fn every_independent_syntax_error_is_reported() {
+        let src = "parties a, b;\nlet x = 1 +;\nlet y = (2;\nfn f(x) { x + }\nlet z = 3;\nlet w = ] ;\n";
+        let errors = parse_recovering(src).expect_err("accepted");
+        let lines: Vec<usize> = errors.iter().map(|d| crate::ir::display::line_of(src, d.primary.span.start)).collect();
+        assert_eq!(lines, vec![2, 3, 4, 6], "{errors:#?}");
+        assert!(parse_recovering("parties a, b;\nlet z = 3;\n").is_ok());
     }
 
     #[test]
