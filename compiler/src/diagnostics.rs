@@ -91,6 +91,11 @@ pub fn syntax(span: Span, expected: &str) -> Diagnostic {
     Diagnostic::error("E0001", span, format!("syntax error: expected {expected}"), format!("expected {expected}"))
 }
 
+pub fn missing_semicolon(span: Span) -> Diagnostic {
+    Diagnostic::error("E0001", span, "syntax error: expected `;`", "expected `;` after this")
+        .help("end each statement with `;`")
+}
+
 pub fn not_supported(span: Span, what: &str) -> Diagnostic {
     Diagnostic::error("E0900", span, format!("{what} is not supported yet"), "not supported yet")
         .help("see spec/language.md for the constructs this compiler accepts")

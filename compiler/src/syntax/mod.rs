@@ -140,6 +140,16 @@ fn syntax_error(source: &str, e: pest::error::Error<Rule>) -> Diagnostic {
         }
         pest::error::ErrorVariant::CustomError { message } => message.clone(),
     };
+    // A statement that runs into the next line most likely lacks its `;`: say so, at the end of
+    // the line that needs it.
+    let before = source[..pos].trim_end();
+    let line_break = source[before.len()..pos].contains('\n');
+    let ended = before.ends_with([';', '{', '}', ',', '(', '[']);
+    if line_break && !ended && !before.is_empty() {
+        let at = before.len();
+        let last = before.chars().next_back().map_or(1, char::len_utf8);
+        return diagnostics::missing_semicolon(Span::new(at - last, at));
+    }
     let end = source[pos..].chars().next().map_or(pos, |c| pos + c.len_utf8());
     diagnostics::syntax(Span::new(pos, end), &expected)
 }
