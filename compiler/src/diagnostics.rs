@@ -59,6 +59,7 @@ impl Diagnostic {
 /// The codes, in one place, for the error catalogue and its test.
 pub const CODES: &[(&str, &str)] = &[
     ("E0001", "syntax error"),
+    ("E0002", "program nested too deeply or expression too long"),
     ("E0100", "unknown party"),
     ("E0101", "parties declared wrongly, twice, or not first"),
     ("E0102", "undefined name"),
@@ -89,6 +90,21 @@ pub const CODES: &[(&str, &str)] = &[
 
 pub fn syntax(span: Span, expected: &str) -> Diagnostic {
     Diagnostic::error("E0001", span, format!("syntax error: expected {expected}"), format!("expected {expected}"))
+}
+
+pub fn too_deep(span: Span, limit: usize) -> Diagnostic {
+    Diagnostic::error("E0002", span, format!("brackets and blocks are nested more than {limit} deep"), "too deep")
+        .help("bind inner parts to names with `let` and use the names")
+}
+
+pub fn too_long(span: Span, limit: usize) -> Diagnostic {
+    Diagnostic::error("E0002", span, format!("this statement has more than {limit} operators"), "too long")
+        .help("split the expression into several `let` statements")
+}
+
+pub fn inlining_too_deep(span: Span, limit: usize) -> Diagnostic {
+    Diagnostic::error("E0002", span, format!("function calls are nested more than {limit} deep"), "too deep")
+        .help("call fewer functions inside one another")
 }
 
 pub fn missing_semicolon(span: Span) -> Diagnostic {

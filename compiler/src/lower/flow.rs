@@ -17,6 +17,9 @@ fn control_type() -> Type {
 /// at least one carried value, and a placement can widen at most twice, a dtype once.
 const WIDENING_ROUNDS: usize = 4;
 
+/// Deepest chain of calls inlined into one another (each level is a stack of frames).
+const MAX_INLINING: usize = 32;
+
 impl Lower {
     pub(crate) fn let_stmt(&mut self, mutable: bool, pattern: &Pattern, ty: Option<&TypeAnn>, value: &Expr, span: Span) {
         let name = match pattern {
@@ -332,6 +335,10 @@ impl Lower {
     pub(crate) fn call_function(&mut self, def: Rc<FnDef>, args: &[Arg], span: Span) -> Val {
         let decl = &def.decl;
         let name = decl.name.name.clone();
+        if self.call_stack.len() >= MAX_INLINING {
+            self.err(diag::inlining_too_deep(span, MAX_INLINING));
+            return None;
+        }
         if let Some(i) = self.call_stack.iter().position(|(n, _)| *n == name) {
             let mut chain: Vec<String> = self.call_stack[i..].iter().map(|(n, _)| n.clone()).collect();
             chain.push(name.clone());

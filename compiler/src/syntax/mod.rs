@@ -21,6 +21,7 @@ const MAX_SYNTAX_ERRORS: usize = 20;
 /// holding an error is blanked out, byte for byte so that spans stay true, and the rest is
 /// parsed again.
 pub fn parse_recovering(source: &str) -> Result<Program, Vec<Diagnostic>> {
+    check_limits(source).map_err(|d| vec![d])?;
     let mut text = source.as_bytes().to_vec();
     let mut errors: Vec<Diagnostic> = Vec::new();
     loop {
@@ -101,9 +102,61 @@ fn item_bounds(text: &[u8], at: usize) -> (usize, usize) {
     (start, text.len())
 }
 
+/// Deepest nesting of brackets and braces the front end accepts; past it, the recursive stages
+/// could run out of stack.
+pub const MAX_NESTING: usize = 128;
+/// Most operators in one statement, for the same reason (a chain of `+` is a deep tree).
+pub const MAX_OPERATORS: usize = 512;
+
+/// Refuses text whose nesting or expression length would exhaust the stack of the recursive
+/// stages, before any of them runs.
+fn check_limits(source: &str) -> Result<(), Diagnostic> {
+    let (mut depth, mut operators, mut statement_start) = (0usize, 0usize, 0usize);
+    let mut in_string = false;
+    let mut chars = source.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if in_string {
+            in_string = c != '"' && c != '\n';
+            continue;
+        }
+        match c {
+            '"' => in_string = true,
+            '/' if chars.peek().map(|&(_, n)| n) == Some('/') => {
+                while chars.peek().is_some_and(|&(_, n)| n != '\n') {
+                    chars.next();
+                }
+            }
+            '(' | '[' | '{' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Err(diagnostics::too_deep(Span::new(i, i + 1), MAX_NESTING));
+                }
+                if c == '{' {
+                    operators = 0;
+                    statement_start = i;
+                }
+            }
+            ')' | ']' | '}' => depth = depth.saturating_sub(1),
+            ';' => {
+                operators = 0;
+                statement_start = i + 1;
+            }
+            '+' | '-' | '*' | '/' | '@' | '<' | '>' | '=' | '!' | '&' | '|' | ',' => {
+                operators += 1;
+                if operators > MAX_OPERATORS {
+                    return Err(diagnostics::too_long(Span::new(statement_start, i + 1), MAX_OPERATORS));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Parses a whole file, stopping at the first syntax error, which is returned as one diagnostic
 /// naming line, column and what was expected there.
 pub fn parse(source: &str) -> Result<Program, Diagnostic> {
+    check_limits(source)?;
     let mut pairs = SfParser::parse(Rule::program, source).map_err(|e| syntax_error(source, e))?;
     let program = pairs.next().map(|p| p.into_inner()).into_iter().flatten();
     let mut items = Vec::new();
