@@ -2,9 +2,9 @@
 //! instruction back to its source span.
 
 use crate::ir::{display::line_col, Ir, NodeId, Op};
-use crate::partition::{carried_for, PartySegment, Role, Step};
+use crate::partition::{carried_for, results_for, PartySegment, Role, Step};
 use crate::syntax::ast::Span;
-use sf_isa::{Block, Carry, DebugInfo, InputDecl, Instr, PartyId, Reg, Segment, SourceLoc};
+use sf_isa::{Block, Carry, DebugInfo, InputDecl, Instr, Merge, PartyId, Reg, Segment, SourceLoc};
 use std::collections::HashMap;
 
 /// Fails only on a partition that breaks its invariants: a compiler bug, reported as such.
@@ -79,7 +79,7 @@ impl Gen<'_, '_> {
         // A receiving party never holds the operand: the owner's private value stays with the owner.
         let operands: Vec<Reg> = match step.role {
             Role::ShareRecv { .. } | Role::RecvPlain { .. } => vec![],
-            _ if matches!(node.op, Op::Loop { .. }) => vec![],
+            _ if matches!(node.op, Op::Loop { .. } | Op::If { .. }) => vec![],
             _ => ir.operands(step.node).into_iter().map(|o| self.reg(o)).collect::<Result<_, _>>()?,
         };
         let seq = step.seq.unwrap_or(u32::MAX);
@@ -87,7 +87,7 @@ impl Gen<'_, '_> {
         let arg = |i: usize| operands.get(i).copied().ok_or_else(|| format!("%{} lacks operand {i}", step.node.index()));
         let (dtype, shape) = (node.ty.dtype, node.ty.shape.clone());
         let defines = !matches!(step.role, Role::RevealSend { .. } | Role::SendPlain { .. })
-            && !matches!(node.op, Op::Output { .. } | Op::Loop { .. });
+            && !matches!(node.op, Op::Output { .. } | Op::Loop { .. } | Op::If { .. });
         let dst = if defines { self.fresh(Some(step.node)) } else { 0 };
         Ok(match step.role {
             Role::ShareOwn => Instr::ShareOwn { dst, src, shape },
@@ -121,11 +121,31 @@ impl Gen<'_, '_> {
                 Op::Cast(to) => Instr::Cast { dst, a: src, to: *to },
                 Op::Output { name } => Instr::Output { src, name: name.clone() },
                 Op::Loop { body, carried } => self.lp(step, *body, *carried)?,
-                Op::Share | Op::Reveal { .. } | Op::Send { .. } | Op::LoopIndex | Op::LoopParam { .. } | Op::Yield | Op::LoopResult { .. } | Op::Psi | Op::PsiResult { .. } => {
+                Op::If { .. } => self.branch(step)?,
+                Op::Share | Op::Reveal { .. } | Op::Send { .. } | Op::LoopIndex | Op::LoopParam { .. } | Op::Yield | Op::LoopResult { .. } | Op::IfResult { .. } | Op::Psi | Op::PsiResult { .. } => {
                     return Err(format!("%{} ({}) has no instruction of its own", step.node.index(), node.op.name()))
                 }
             },
         })
+    }
+
+    /// An `if`: its condition, both branches, and the results this party holds.
+    fn branch(&mut self, step: &Step) -> Result<Instr, String> {
+        let ir = self.ir;
+        let operands = ir.operands(step.node);
+        let [cond, then_yield, else_yield] = operands[..] else { return Err("an if without its three operands".into()) };
+        let cond = self.reg(cond)?;
+        let then = self.block(&step.body)?;
+        let otherwise = self.block(&step.otherwise)?;
+        let (then_values, else_values) = (ir.operands(then_yield), ir.operands(else_yield));
+        let mut results = Vec::new();
+        for i in results_for(ir, step.node, self.party) {
+            let result_node = ir.users(step.node).into_iter().find(|&u| matches!(ir.node(u).op, Op::IfResult { index } if index == i));
+            let then_src = self.reg(*then_values.get(i).ok_or("then yield too short")?)?;
+            let else_src = self.reg(*else_values.get(i).ok_or("else yield too short")?)?;
+            results.push(Merge { dst: self.fresh(result_node), then_src, else_src });
+        }
+        Ok(Instr::If { cond, then, otherwise, results })
     }
 
     /// A loop: its trip count, the carried values this party holds, and its body.

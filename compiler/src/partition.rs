@@ -32,8 +32,10 @@ pub struct Step {
     pub role: Role,
     /// Set on every step that may send or receive a message.
     pub seq: Option<Seq>,
-    /// The party's steps of a loop's body; empty for every other op.
+    /// The party's steps of a loop's body or an `if`'s first branch; empty for every other op.
     pub body: Vec<Step>,
+    /// The party's steps of an `if`'s second branch.
+    pub otherwise: Vec<Step>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,8 +57,13 @@ fn number(ir: &Ir, region: RegionId, next: &mut Seq, out: &mut HashMap<NodeId, S
             out.insert(node, *next);
             *next += 1;
         }
-        if let Op::Loop { body, .. } = ir.node(node).op {
-            number(ir, body, next, out);
+        match ir.node(node).op {
+            Op::Loop { body, .. } => number(ir, body, next, out),
+            Op::If { then, otherwise, .. } => {
+                number(ir, then, next, out);
+                number(ir, otherwise, next, out);
+            }
+            _ => {}
         }
     }
 }
@@ -65,6 +72,17 @@ pub fn partition(ir: &Ir) -> Vec<PartySegment> {
     let mut seqs = HashMap::new();
     number(ir, TOP, &mut 0, &mut seqs);
     (0..ir.parties.len() as PartyId).map(|party| PartySegment { party, steps: steps(ir, TOP, party, &seqs) }).collect()
+}
+
+/// The results of an `if` that `party` holds: those not private to another party.
+pub fn results_for(ir: &Ir, if_node: NodeId, party: PartyId) -> Vec<usize> {
+    let Op::If { results, .. } = ir.node(if_node).op else { return vec![] };
+    (0..results)
+        .filter(|&i| {
+            let placement = ir.users(if_node).into_iter().find(|&u| matches!(ir.node(u).op, Op::IfResult { index } if index == i)).map(|u| ir.node(u).ty.placement);
+            !matches!(placement, Some(Placement::Party(p)) if p != party)
+        })
+        .collect()
 }
 
 /// The carried values of a loop that `party` holds: those not private to another party.
@@ -93,13 +111,18 @@ fn steps(ir: &Ir, region: RegionId, party: PartyId, seqs: &HashMap<NodeId, Seq>)
             Placement::Party(p) => Some(p),
             _ => None,
         });
-        let step = |role| Some(Step { node, role, seq, body: Vec::new() });
+        let step = |role| Some(Step { node, role, seq, body: Vec::new(), otherwise: Vec::new() });
         let s = match (&n.op, n.ty.placement) {
-            (Op::LoopIndex | Op::LoopParam { .. } | Op::Yield | Op::LoopResult { .. }, _) => None,
+            (Op::LoopIndex | Op::LoopParam { .. } | Op::Yield | Op::LoopResult { .. } | Op::IfResult { .. }, _) => None,
             (Op::Loop { body, .. }, _) => {
                 let inner = steps(ir, *body, party, seqs);
                 let carries = carried_for(ir, node, party);
-                (!inner.is_empty() || !carries.is_empty()).then(|| Step { node, role: Role::Compute, seq: None, body: inner })
+                (!inner.is_empty() || !carries.is_empty()).then(|| Step { node, role: Role::Compute, seq: None, body: inner, otherwise: Vec::new() })
+            }
+            (Op::If { then, otherwise, .. }, _) => {
+                let (a, b) = (steps(ir, *then, party, seqs), steps(ir, *otherwise, party, seqs));
+                let held = results_for(ir, node, party);
+                (!a.is_empty() || !b.is_empty() || !held.is_empty()).then(|| Step { node, role: Role::Compute, seq: None, body: a, otherwise: b })
             }
             (Op::Share, _) => {
                 let owner = operand_owner.unwrap_or(0);
@@ -130,6 +153,7 @@ fn flatten<'a>(steps: &'a [Step], out: &mut Vec<&'a Step>) {
     for s in steps {
         out.push(s);
         flatten(&s.body, out);
+        flatten(&s.otherwise, out);
     }
 }
 
@@ -199,12 +223,16 @@ fn steps_text(ir: &Ir, steps: &[Step], depth: usize, out: &mut String) {
             Role::RecvPlain { from } => format!("recv from={}", ir.party_name(from)),
         };
         let seq = step.seq.map(|s| format!("  !seq {s}")).unwrap_or_default();
-        let defines = !matches!(step.role, Role::RevealSend { .. } | Role::SendPlain { .. }) && !matches!(node.op, Op::Output { .. } | Op::Loop { .. });
+        let defines = !matches!(step.role, Role::RevealSend { .. } | Role::SendPlain { .. }) && !matches!(node.op, Op::Output { .. } | Op::Loop { .. } | Op::If { .. });
         let result = if defines { format!("%{}: {} = ", step.node.index(), ir.type_string(&node.ty)) } else { String::new() };
         let _ = writeln!(out, "{indent}{result}{what}{seq}");
-        if matches!(node.op, Op::Loop { .. }) {
+        if matches!(node.op, Op::Loop { .. } | Op::If { .. }) {
             let _ = writeln!(out, "{indent}{{");
             steps_text(ir, &step.body, depth + 1, out);
+            if matches!(node.op, Op::If { .. }) {
+                let _ = writeln!(out, "{indent}}} else {{");
+                steps_text(ir, &step.otherwise, depth + 1, out);
+            }
             let _ = writeln!(out, "{indent}}}");
         }
     }

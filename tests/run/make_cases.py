@@ -82,3 +82,16 @@ write("indexing", "expected/alice/max_col.csv", [max(col)])
 write("indexing", "expected/alice/argmax_col.csv", [col.index(max(col))])
 write("indexing", "expected/alice/scaled.csv", [e / 4.0 for e in v])
 write("indexing", "expected/alice/clipped.csv", [min(max(c, -1.0), 1.0) for c in col])
+
+# branches: `if` on public values known only at run time, alone and inside a loop.
+n = 5
+x, y = vec(n), vec(n)
+write("branches", "data/alice.x.csv", x)
+write("branches", "data/bob.y.csv", y)
+s = sum(a * b for a, b in zip(x, y))
+z = [a * b * 2.0 for a, b in zip(x, y)] if s > 0 else [a * b for a, b in zip(x, y)]
+write("branches", "expected/alice/scale.csv", [2.0 if s > 0 else -1.0])
+write("branches", "expected/alice/z.csv", z)
+write("branches", "expected/bob/big.csv", [1 if n > 3 else 0])
+write("branches", "expected/bob/count.csv", [sum(i for i in range(n) if i > 1)])
+write("branches", "expected/alice/sign.csv", [1 if s > 0 else (0 if s == 0 else -1)])

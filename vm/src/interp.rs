@@ -17,7 +17,7 @@ use crate::shape_ops::{self, Gather, Reshape, SliceOf};
 use crate::value::{self, fmt_shape, ArrayFn, Plain, Value};
 use crate::plain;
 use ndarray::{ArrayD, IxDyn};
-use sf_isa::{BinOp, Block, Carry, DType, DebugInfo, Instr, Literal, Reg, Segment, Shape, UnaryOp};
+use sf_isa::{BinOp, Block, Carry, DType, DebugInfo, Instr, Literal, Merge, Reg, Segment, Shape, UnaryOp};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -86,8 +86,8 @@ fn root(e: &VmError) -> &VmError {
 pub struct Plan {
     /// For each instruction, the registers to free after it.
     frees: Vec<Vec<Reg>>,
-    /// For each instruction that is a loop, the plan of its body.
-    bodies: Vec<Option<Plan>>,
+    /// For each instruction that is a loop or an `if`, the plans of its blocks.
+    bodies: Vec<Vec<Plan>>,
 }
 
 impl Plan {
@@ -131,9 +131,19 @@ impl Plan {
                     for r in &nexts {
                         check(*r, defined)?;
                     }
-                    Some(plan)
+                    vec![plan]
                 }
-                _ => None,
+                Instr::If { then, otherwise, results, .. } => {
+                    let then_out: Vec<Reg> = results.iter().map(|m| m.then_src).collect();
+                    let else_out: Vec<Reg> = results.iter().map(|m| m.else_src).collect();
+                    let a = Plan::block(then, defined, inputs, &then_out)?;
+                    let b = Plan::block(otherwise, defined, inputs, &else_out)?;
+                    for r in then_out.iter().chain(&else_out) {
+                        check(*r, defined)?;
+                    }
+                    vec![a, b]
+                }
+                _ => vec![],
             });
         }
         // A register defined in this block is freed after its last use here; reads inside a
@@ -164,14 +174,19 @@ impl Plan {
     }
 }
 
-/// The registers an instruction reads, its loop body's reads and carried values included.
+/// The registers an instruction reads, its blocks' reads and carried or merged values included.
 fn deep_uses(instr: &Instr) -> Vec<Reg> {
     let mut out = instr.uses();
-    if let Instr::Loop { carried, body, .. } = instr {
-        out.extend(carried.iter().map(|c| c.next));
-        for i in &body.code {
-            out.extend(deep_uses(i));
+    match instr {
+        Instr::Loop { carried, body, .. } => {
+            out.extend(carried.iter().map(|c| c.next));
+            out.extend(body.code.iter().flat_map(deep_uses));
         }
+        Instr::If { then, otherwise, results, .. } => {
+            out.extend(results.iter().flat_map(|m| [m.then_src, m.else_src]));
+            out.extend(then.code.iter().chain(&otherwise.code).flat_map(deep_uses));
+        }
+        _ => {}
     }
     out
 }
@@ -200,8 +215,11 @@ impl<T: Transport> Machine<T> {
     fn block<'a>(&'a mut self, block: &'a Block, plan: &'a Plan) -> Pin<Box<dyn Future<Output = Result<(), VmError>> + 'a>> {
         Box::pin(async move {
             for (pc, instr) in block.code.iter().enumerate() {
-                let result = match (instr, &plan.bodies[pc]) {
-                    (Instr::Loop { trip, index, carried, body }, Some(body_plan)) => self.run_loop(*trip, *index, carried, body, body_plan).await,
+                let result = match (instr, plan.bodies[pc].as_slice()) {
+                    (Instr::Loop { trip, index, carried, body }, [body_plan]) => self.run_loop(*trip, *index, carried, body, body_plan).await,
+                    (Instr::If { cond, then, otherwise, results }, [then_plan, else_plan]) => {
+                        self.run_if(*cond, (then, then_plan), (otherwise, else_plan), results).await
+                    }
                     _ => self.step(instr).await,
                 };
                 match result {
@@ -259,6 +277,20 @@ impl<T: Transport> Machine<T> {
             }
             self.iterations.pop();
             self.iter_key = fold_iterations(&self.iterations);
+        }
+        Ok(None)
+    }
+
+    async fn run_if(&mut self, cond: Reg, then: (&Block, &Plan), otherwise: (&Block, &Plan), results: &[Merge]) -> Result<Option<Value>, VmError> {
+        let taken = match self.get(cond)? {
+            Value::Plain(Plain::Bool(c)) if c.ndim() == 0 => c.iter().next().copied().unwrap_or(false),
+            _ => return Err(VmError::Internal("an if's condition is not a public bool".into())),
+        };
+        let (block, plan) = if taken { then } else { otherwise };
+        self.block(block, plan).await?;
+        let values: Vec<Value> = results.iter().map(|m| self.get(if taken { m.then_src } else { m.else_src }).cloned()).collect::<Result<_, _>>()?;
+        for (m, v) in results.iter().zip(values) {
+            self.regs[m.dst as usize] = Some(v);
         }
         Ok(None)
     }
@@ -520,7 +552,7 @@ impl<T: Transport> Machine<T> {
                 self.outputs.push((name.clone(), p));
                 return Ok(None);
             }
-            Instr::Loop { .. } => return Err(VmError::Internal("loop without a plan".into())),
+            Instr::Loop { .. } | Instr::If { .. } => return Err(VmError::Internal("a block without a plan".into())),
         }))
     }
 

@@ -36,7 +36,7 @@ impl Ir {
             Op::Reduce { axis, .. } | Op::Gather { axis } => format!(" axis={axis}"),
             Op::Fill(v) => format!(" {v}"),
             Op::DimValue(d) => format!(" {}", d.display(&self.symbols)),
-            Op::LoopParam { index } | Op::LoopResult { index } => format!(" {index}"),
+            Op::LoopParam { index } | Op::LoopResult { index } | Op::IfResult { index } => format!(" {index}"),
             Op::Loop { carried, .. } => format!(" carried={carried}"),
             Op::Slice { ranges } => {
                 let r: Vec<String> = ranges.iter().map(|r| format!("{}:{}", r.start.display(&self.symbols), r.end.display(&self.symbols))).collect();
@@ -61,7 +61,7 @@ impl Ir {
             let node = self.node(id);
             let line = line_of(source, node.span.start);
             let op = self.op_string(id);
-            if node.op.is_control() && !matches!(node.op, Op::LoopParam { .. } | Op::LoopIndex | Op::LoopResult { .. }) {
+            if node.op.is_control() && !matches!(node.op, Op::LoopParam { .. } | Op::LoopIndex | Op::LoopResult { .. } | Op::IfResult { .. } | Op::PsiResult { .. }) {
                 let _ = writeln!(out, "{indent}%{} = {op:<40} ; {file}:{line}", id.index());
             } else {
                 let _ = writeln!(out, "{indent}%{}: {} = {op:<40} ; {file}:{line}", id.index(), self.type_string(&node.ty));
@@ -69,6 +69,13 @@ impl Ir {
             if let Op::Loop { body, .. } = node.op {
                 let _ = writeln!(out, "{indent}{{");
                 self.region_text(body, depth + 1, file, source, out);
+                let _ = writeln!(out, "{indent}}}");
+            }
+            if let Op::If { then, otherwise, .. } = node.op {
+                let _ = writeln!(out, "{indent}{{");
+                self.region_text(then, depth + 1, file, source, out);
+                let _ = writeln!(out, "{indent}}} else {{");
+                self.region_text(otherwise, depth + 1, file, source, out);
                 let _ = writeln!(out, "{indent}}}");
             }
         }

@@ -35,13 +35,13 @@ use std::cmp::Reverse;
 /// A node of the IR; displays as `%N`, as in the textual IR.
 pub type NodeId = NodeIndex<u32>;
 
-/// A region: the top level (0) or the body of a loop.
+/// A region: the top level (0), the body of a loop, or a branch of an `if`.
 pub type RegionId = u32;
 pub const TOP: RegionId = 0;
 
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Region {
-    /// The loop node whose body this is; `None` for the top level.
+    /// The loop or `if` node whose body or branch this is; `None` for the top level.
     pub owner: Option<NodeId>,
 }
 
@@ -119,6 +119,11 @@ pub enum Op {
     Yield,
     /// After a loop: carried value `index` after the last iteration.
     LoopResult { index: usize },
+    /// Runs region `then` or `otherwise` as the public bool operand 0 says. Operands: the
+    /// condition, the `yield` of each branch. Each branch yields `results` values.
+    If { then: RegionId, otherwise: RegionId, results: usize },
+    /// After an `if`: value `index` from the branch that ran.
+    IfResult { index: usize },
     /// Private set intersection of two parties' key columns. Operands: the keys of each side.
     Psi,
     /// Side `index` (0 or 1) of a `psi`: that party's row indices of the intersection.
@@ -161,6 +166,8 @@ impl Op {
             Op::LoopParam { .. } => "loop.param",
             Op::Yield => "yield",
             Op::LoopResult { .. } => "loop.result",
+            Op::If { .. } => "if",
+            Op::IfResult { .. } => "if.result",
             Op::Psi => "psi",
             Op::PsiResult { .. } => "psi.result",
         }
@@ -171,7 +178,7 @@ impl Op {
             Op::Input { .. } | Op::Const(_) | Op::Fill(_) | Op::DimValue(_) | Op::LoopIndex | Op::LoopParam { .. }
             | Op::Arange | Op::Random => Arity::Exactly(0),
             Op::Binary(_) | Op::Gather { .. } | Op::Psi => Arity::Exactly(2),
-            Op::Select => Arity::Exactly(3),
+            Op::Select | Op::If { .. } => Arity::Exactly(3),
             Op::Concat { .. } => Arity::AtLeast(1),
             Op::Loop { carried, .. } => Arity::Exactly(carried + 2),
             Op::Yield => Arity::AtLeast(0),
@@ -181,7 +188,7 @@ impl Op {
 
     /// Structure rather than computation: these nodes define no value of their own.
     pub fn is_control(&self) -> bool {
-        matches!(self, Op::Loop { .. } | Op::LoopIndex | Op::LoopParam { .. } | Op::Yield | Op::LoopResult { .. } | Op::Psi | Op::PsiResult { .. })
+        matches!(self, Op::Loop { .. } | Op::LoopIndex | Op::LoopParam { .. } | Op::Yield | Op::LoopResult { .. } | Op::If { .. } | Op::IfResult { .. } | Op::Psi | Op::PsiResult { .. })
     }
 
     /// Ops whose operand lives in a different placement than their result.

@@ -41,8 +41,13 @@ pub fn verify(ir: &Ir, stage: Stage) -> Result<(), Vec<String>> {
     }
     for (r, region) in ir.regions.iter().enumerate().skip(1) {
         if let Some(owner) = region.owner {
-            if !matches!(ir.graph.node_weight(owner).map(|n| &n.op), Some(Op::Loop { body, .. }) if *body as usize == r) {
-                errors.push(format!("region {r} is owned by %{}, which is not its loop", owner.index()));
+            let owns = match ir.graph.node_weight(owner).map(|n| &n.op) {
+                Some(Op::Loop { body, .. }) => *body as usize == r,
+                Some(Op::If { then, otherwise, .. }) => *then as usize == r || *otherwise as usize == r,
+                _ => false,
+            };
+            if !owns {
+                errors.push(format!("region {r} is owned by %{}, which is not its loop or if", owner.index()));
             }
         } else if ir.graph.node_indices().any(|n| ir.node(n).region as usize == r) {
             errors.push(format!("region {r} has nodes but no loop"));
@@ -50,7 +55,11 @@ pub fn verify(ir: &Ir, stage: Stage) -> Result<(), Vec<String>> {
     }
     for e in ir.graph.edge_references() {
         let (from, to) = (ir.node(e.source()), ir.node(e.target()));
-        let yield_to_loop = matches!((&from.op, &to.op), (Op::Yield, Op::Loop { body, .. }) if *body == from.region);
+        let yield_to_loop = match (&from.op, &to.op) {
+            (Op::Yield, Op::Loop { body, .. }) => *body == from.region,
+            (Op::Yield, Op::If { then, otherwise, .. }) => *then == from.region || *otherwise == from.region,
+            _ => false,
+        };
         if !yield_to_loop && !ir.region_within(to.region, from.region) {
             errors.push(format!("%{} in region {} is read by %{} in region {}, outside it", e.source().index(), from.region, e.target().index(), to.region));
         }
@@ -62,8 +71,9 @@ pub fn verify(ir: &Ir, stage: Stage) -> Result<(), Vec<String>> {
             continue;
         }
         let in_body = node.region != TOP && ir.regions[node.region as usize].owner.is_some();
-        if matches!(node.op, Op::LoopIndex | Op::LoopParam { .. } | Op::Yield) && !in_body {
-            errors.push(format!("%{} ({}) is not in a loop body", id.index(), node.op.name()));
+        let in_loop = in_body && matches!(ir.regions[node.region as usize].owner.map(|o| &ir.node(o).op), Some(Op::Loop { .. }));
+        if (matches!(node.op, Op::LoopIndex | Op::LoopParam { .. }) && !in_loop) || (matches!(node.op, Op::Yield) && !in_body) {
+            errors.push(format!("%{} ({}) is not in a loop body or branch", id.index(), node.op.name()));
         }
         match &node.op {
             Op::Loop { body, carried } => {
@@ -75,6 +85,15 @@ pub fn verify(ir: &Ir, stage: Stage) -> Result<(), Vec<String>> {
                     if ir.operands(l).len() != *carried {
                         errors.push(format!("%{}: the yield has {} values for {carried} carried", id.index(), ir.operands(l).len()));
                     }
+                }
+            }
+            Op::If { then, otherwise, results } => {
+                let ops = ir.operands(id);
+                let ok = ops.len() == 3
+                    && ir.node(ops[0]).ty.placement == Placement::Public
+                    && [(ops[1], *then), (ops[2], *otherwise)].iter().all(|&(y, r)| matches!(ir.node(y).op, Op::Yield) && ir.node(y).region == r && ir.operands(y).len() == *results);
+                if !ok {
+                    errors.push(format!("%{}: an if takes a public condition and one yield per branch, each of {results} values", id.index()));
                 }
             }
             Op::LoopResult { index } => match ir.operands(id).first().map(|&l| &ir.node(l).op) {

@@ -300,7 +300,7 @@ impl Lower {
 
     /// `if` on a condition known at compile time lowers only the branch taken. A secret or
     /// private condition is an error: every party must follow the same control flow.
-    pub(crate) fn if_stmt(&mut self, cond: &Expr, then: &Block, otherwise: Option<&Else>, _span: Span) {
+    pub(crate) fn if_stmt(&mut self, cond: &Expr, then: &Block, otherwise: Option<&Else>, span: Span) {
         let Some(c) = self.expr(cond) else { return };
         let t = self.ty(c).clone();
         if t.placement != Placement::Public {
@@ -319,7 +319,83 @@ impl Lower {
                 Some(Else::If(s)) => self.stmt(s),
                 None => {}
             },
-            _ => self.err(diag::not_supported(cond.span, "an `if` whose public condition is known only at run time")),
+            _ => self.runtime_if(c, then, otherwise, span),
+        }
+    }
+
+    /// An `if` on a public condition known only at run time: each branch is a region, and every
+    /// variable either branch assigns becomes a result of the `if`, widened to hold both.
+    fn runtime_if(&mut self, cond: NodeId, then: &Block, otherwise: Option<&Else>, span: Span) {
+        let else_stmts: Vec<Stmt> = match otherwise {
+            Some(Else::Block(b)) => b.stmts.clone(),
+            Some(Else::If(s)) => vec![(**s).clone()],
+            None => Vec::new(),
+        };
+        let mut names: Vec<(String, NodeId)> = Vec::new();
+        for name in assigned_names(&then.stmts).into_iter().chain(assigned_names(&else_stmts)) {
+            if names.iter().any(|(n, _)| *n == name) {
+                continue;
+            }
+            if let Some(crate::lower::Var { node: Some(n), mutable: true, .. }) = self.lookup(&name) {
+                names.push((name, *n));
+            }
+        }
+        let outer = self.region;
+        let branch = |l: &mut Lower, stmts: &[Stmt], value: Option<&Expr>| -> (crate::ir::RegionId, Option<Vec<NodeId>>) {
+            let region = l.ir.new_region();
+            l.region = region;
+            l.push_scope();
+            for (name, node) in &names {
+                let id = Ident { name: name.clone(), span };
+                l.bind(&id, Some(*node), true, None);
+            }
+            for s in stmts {
+                l.stmt(s);
+            }
+            if let Some(e) = value {
+                if l.expr(e).is_some() {
+                    l.err(diag::unused_value(e.span));
+                }
+            }
+            let values: Option<Vec<NodeId>> = names.iter().map(|(n, _)| l.lookup(n).and_then(|v| v.node)).collect();
+            l.pop_scope();
+            l.region = outer;
+            (region, values)
+        };
+        let (then_region, then_values) = branch(self, &then.stmts, then.value.as_deref());
+        let else_value = match otherwise {
+            Some(Else::Block(b)) => b.value.as_deref(),
+            _ => None,
+        };
+        let (else_region, else_values) = branch(self, &else_stmts, else_value);
+        let (Some(tv), Some(ev)) = (then_values, else_values) else { return };
+        let mut types = Vec::new();
+        for (i, (name, _)) in names.iter().enumerate() {
+            let (a, b) = (self.ty(tv[i]).clone(), self.ty(ev[i]).clone());
+            match widen(&a, &b) {
+                Some(t) if a.shape.len() == b.shape.len() && !a.shape.iter().zip(&b.shape).any(|(x, y)| super::provably_different(x, y)) => types.push(t),
+                _ => {
+                    let message = format!("`{name}` is {} in one branch and {} in the other", self.type_str(&a), self.type_str(&b));
+                    self.err(diag::dtype_mismatch(span, message, "give a variable the same dtype and shape in both branches"));
+                    return;
+                }
+            }
+        }
+        let mut yields = Vec::new();
+        for (region, values) in [(then_region, tv), (else_region, ev)] {
+            self.region = region;
+            let coerced: Vec<NodeId> = values.iter().zip(&types).map(|(&v, t)| self.coerce(v, t, span)).collect();
+            yields.push(self.add(Op::Yield, control_type(), span, &coerced));
+        }
+        self.region = outer;
+        let node = self.add(Op::If { then: then_region, otherwise: else_region, results: names.len() }, control_type(), span, &[cond, yields[0], yields[1]]);
+        self.ir.regions[then_region as usize].owner = Some(node);
+        self.ir.regions[else_region as usize].owner = Some(node);
+        for (i, (name, _)) in names.iter().enumerate() {
+            let result = self.add(Op::IfResult { index: i }, types[i].clone(), span, &[node]);
+            if let Some(var) = self.lookup_mut(name) {
+                var.node = Some(result);
+            }
         }
     }
 

@@ -44,6 +44,7 @@ pub fn lower(program: &ast::Program) -> (Ir, Vec<Diagnostic>) {
 pub(crate) type Val = Option<NodeId>;
 
 pub(crate) struct Var {
+    // A binding's current value; `None` after an error.
     pub node: Val,
     pub mutable: bool,
     pub span: Span,
@@ -133,7 +134,7 @@ impl Lower {
     }
 
     pub(crate) fn at_top_level(&self) -> bool {
-        self.frames.len() == 1 && self.loop_depth == 0
+        self.frames.len() == 1 && self.loop_depth == 0 && self.region == TOP
     }
 
     fn declare_functions(&mut self, items: &[Item], library: bool, module: &str) {

@@ -165,6 +165,14 @@ pub struct Carry {
     pub next: Reg,
 }
 
+/// A value an `if` sets from whichever branch ran.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Merge {
+    pub dst: Reg,
+    pub then_src: Reg,
+    pub else_src: Reg,
+}
+
 /// A run of instructions with the debug location of each.
 #[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
 pub struct Block {
@@ -207,6 +215,9 @@ pub enum Instr {
     Random { dst: Reg, shape: Shape },
     /// Runs `body` `trip` times; `index`, if any, holds the iteration number.
     Loop { trip: Reg, index: Option<Reg>, carried: Vec<Carry>, body: Block },
+    /// Runs `then` or `otherwise` as the public bool `cond` says, then sets each result from the
+    /// branch that ran.
+    If { cond: Reg, then: Block, otherwise: Block, results: Vec<Merge> },
     /// Reverses the axes (a 1-D tensor is its own transpose).
     Transpose { dst: Reg, a: Reg },
     Sum { dst: Reg, a: Reg, axis: u32 },
@@ -242,6 +253,7 @@ impl Instr {
             | Concat { dst, .. } | Cast { dst, .. } | ShareOwn { dst, .. } | ShareRecv { dst, .. }
             | RevealRecv { dst, .. } | RevealAll { dst, .. } | RecvPlain { dst, .. } => vec![*dst],
             Loop { index, carried, .. } => index.iter().copied().chain(carried.iter().map(|c| c.param)).collect(),
+            If { results, .. } => results.iter().map(|m| m.dst).collect(),
             RevealSend { .. } | SendPlain { .. } | Output { .. } => vec![],
         }
     }
@@ -259,6 +271,7 @@ impl Instr {
             Select { c, a, b, .. } => vec![*c, *a, *b],
             Concat { parts, .. } => parts.clone(),
             Loop { trip, carried, .. } => std::iter::once(*trip).chain(carried.iter().map(|c| c.init)).collect(),
+            If { cond, .. } => vec![*cond],
             ShareOwn { src, .. } | RevealSend { src, .. } | RevealRecv { src, .. }
             | RevealAll { src, .. } | SendPlain { src, .. } | Output { src, .. } => vec![*src],
         }
