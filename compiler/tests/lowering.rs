@@ -144,3 +144,42 @@ fn library_functions_are_imported_by_use() {
     check_err("parties a, b;\nuse std::nn::{relux};\n", "E0110", "relu");
     check_err("parties a, b;\nuse std::foo::{bar};\n", "E0110", "std::nn");
 }
+
+/// spec/language.md carries the grammar verbatim and a row for every diagnostic code.
+#[test]
+fn the_language_spec_matches_the_compiler() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let spec = std::fs::read_to_string(root.join("../spec/language.md")).expect("spec/language.md");
+    let grammar = std::fs::read_to_string(root.join("src/syntax/grammar.pest")).expect("grammar");
+    assert!(spec.contains(grammar.trim_end()), "spec/language.md does not reproduce grammar.pest");
+    let source = std::fs::read_to_string(root.join("src/diagnostics.rs")).expect("diagnostics.rs");
+    for (code, _) in sfc::diagnostics::CODES {
+        assert!(spec.contains(&format!("| {code} |")), "{code} is not in the catalogue of spec/language.md");
+    }
+    // Every code a constructor raises is declared in CODES.
+    for part in source.split("Diagnostic::error(\"").skip(1) {
+        let code = &part[..5];
+        assert!(sfc::diagnostics::CODES.iter().any(|(c, _)| *c == code), "{code} is raised but not in CODES");
+    }
+}
+
+/// The catalogue's examples for codes not exercised elsewhere give exactly those codes.
+#[test]
+fn catalogue_examples_give_their_codes() {
+    let cases: &[(&str, &str)] = &[
+        ("E0105", "let y = alice + 1;"),
+        ("E0106", "output(x, \"r\");\noutput(x, \"r\");"),
+        ("E0109", "fn f(v) { let y = v; }\nlet z = f(1.0);"),
+        ("E0111", "for i in 0..2 { output(x, \"x\"); }"),
+        ("E0112", "let k = reveal(sum(x @ w, axis: 0));\nlet z = zeros([k]);"),
+        ("E0201", "let b: bool = 1.0;"),
+        ("E0203", "let q = input(\"q\");"),
+        ("E0204", "let s = w[2:9];"),
+    ];
+    for (code, body) in cases {
+        let src = format!("{HEAD}{body}\n");
+        assert!(codes(&src).contains(code), "{code}: {:?} for\n{src}", codes(&src));
+    }
+    let (_, diags) = driver::check(&format!("{HEAD}x * 2.0;\n"));
+    assert!(diags.iter().any(|d| d.code == "W0001" && !d.is_error()));
+}
