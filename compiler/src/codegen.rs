@@ -112,6 +112,7 @@ impl Gen<'_, '_> {
                 Op::Slice { ranges } => Instr::Slice { dst, a: src, ranges: ranges.clone() },
                 Op::Gather { axis } => Instr::Gather { dst, a: arg(0)?, index: arg(1)?, axis: *axis as u32 },
                 Op::Fill(value) => Instr::Fill { dst, value: *value, shape },
+                Op::Constant(id) => Instr::Constant { dst, id: *id },
                 Op::Arange => Instr::Arange { dst, len: shape.first().cloned().ok_or("arange without a length")? },
                 Op::DimValue(d) => Instr::DimValue { dst, dim: d.clone() },
                 Op::Random => Instr::Random { dst, shape },

@@ -73,6 +73,7 @@ pub const CODES: &[(&str, &str)] = &[
     ("E0110", "unknown library module or import"),
     ("E0111", "input or output outside the top level"),
     ("E0112", "not a dimension known at compile time"),
+    ("E0113", "a file given to `load` cannot be read"),
     ("E0200", "shape mismatch"),
     ("E0201", "dtype mismatch"),
     ("E0202", "axis out of range"),
@@ -105,6 +106,16 @@ pub fn too_long(span: Span, limit: usize) -> Diagnostic {
 pub fn inlining_too_deep(span: Span, limit: usize) -> Diagnostic {
     Diagnostic::error("E0002", span, format!("function calls are nested more than {limit} deep"), "too deep")
         .help("call fewer functions inside one another")
+}
+
+pub fn cannot_load(span: Span, path: &str, reason: &str) -> Diagnostic {
+    Diagnostic::error("E0113", span, format!("cannot load {path}: {reason}"), "loaded here")
+        .help("`load` reads .npy files (float32, float64, int64) and CSV files, relative to the .sf file")
+}
+
+pub fn load_not_public(span: Span) -> Diagnostic {
+    Diagnostic::error("E0300", span, "a loaded constant is public: it is in the module every party receives", "not @pub")
+        .help("load public constants only; a party's private data is an `input`")
 }
 
 pub fn missing_semicolon(span: Span) -> Diagnostic {

@@ -26,19 +26,32 @@ pub enum Failure {
     Bug(Vec<String>),
 }
 
-/// Front end only: parse and lower, with every diagnostic.
+/// Front end only: parse and lower, with every diagnostic; `load` reads from the current folder.
 pub fn check(source: &str) -> (Option<Ir>, Vec<Diagnostic>) {
+    check_in(source, std::path::Path::new("."))
+}
+
+/// Front end for the source file at `file`: `load` reads relative to its folder.
+pub fn check_file(file: &str, source: &str) -> (Option<Ir>, Vec<Diagnostic>) {
+    check_in(source, &base_dir(file))
+}
+
+fn base_dir(file: &str) -> std::path::PathBuf {
+    std::path::Path::new(file).parent().map(std::path::Path::to_path_buf).unwrap_or_else(|| ".".into())
+}
+
+fn check_in(source: &str, base: &std::path::Path) -> (Option<Ir>, Vec<Diagnostic>) {
     let program = match syntax::parse_recovering(source) {
         Ok(p) => p,
         Err(diagnostics) => return (None, diagnostics),
     };
-    let (ir, diagnostics) = lower::lower(&program);
+    let (ir, diagnostics) = lower::lower(&program, base);
     let ok = diagnostics.iter().all(|d| !d.is_error());
     (ok.then_some(ir), diagnostics)
 }
 
 pub fn compile(file: &str, source: &str) -> Result<Compiled, Failure> {
-    let (ir, warnings) = check(source);
+    let (ir, warnings) = check_file(file, source);
     let Some(mut ir) = ir else { return Err(Failure::Diagnostics(warnings)) };
     let bug = |stage: &str, errors: Vec<String>| {
         Failure::Bug(errors.into_iter().map(|e| format!("after {stage}: {e}")).collect())

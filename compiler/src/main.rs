@@ -89,7 +89,7 @@ fn run(command: Command) -> Result<(), ExitCode> {
         Command::Check { file, message_format } => {
             let source = read_source(&file)?;
             let name = file.display().to_string();
-            let (_, diagnostics) = driver::check(&source);
+            let (_, diagnostics) = driver::check_file(&name, &source);
             let errors = report(&name, &source, diagnostics, message_format);
             if errors > 0 && message_format == MessageFormat::Human {
                 eprintln!("error: {name}: {errors} error{}", if errors == 1 { "" } else { "s" });
@@ -137,6 +137,7 @@ fn run(command: Command) -> Result<(), ExitCode> {
                 compiled.ir.symbols.clone(),
                 &compiled.segments,
                 &compiled.debug,
+                &compiled.ir.constants,
                 chunk_size,
             )
             .map_err(|e| {

@@ -51,7 +51,8 @@ fn names_arguments_and_unsupported_constructs() {
     check_err(&format!("{HEAD}let y = xx * 2.0;"), "E0102", "`x`");
     check_err(&format!("{HEAD}let y = summ(x, axis: 0);"), "E0103", "`sum`");
     check_err(&format!("{HEAD}let y = sum(x, axes: 0);"), "E0104", "axes");
-    check_err(&format!("{HEAD}let y = load(\"w.npy\");"), "E0900", "load");
+    check_err(&format!("{HEAD}let y = load(\"definitely-missing.npy\");"), "E0113", "definitely-missing.npy");
+    check_err(&format!("{HEAD}let y: fix[3] @alice = load(\"w.npy\");"), "E0300", "public");
     check_err(&format!("{HEAD}let y = sigmoid(x);"), "E0103", "use std::nn::{sigmoid}");
     check_err("let a = 1;", "E0101", "parties");
 }

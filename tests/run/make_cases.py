@@ -95,3 +95,38 @@ write("branches", "expected/alice/z.csv", z)
 write("branches", "expected/bob/big.csv", [1 if n > 3 else 0])
 write("branches", "expected/bob/count.csv", [sum(i for i in range(n) if i > 1)])
 write("branches", "expected/alice/sign.csv", [1 if s > 0 else (0 if s == 0 else -1)])
+
+
+def write_npy(case, rel, shape, values, descr):
+    """An .npy file, version 1.0, written by hand so that numpy is not needed."""
+    import struct
+    header = "{'descr': '%s', 'fortran_order': False, 'shape': (%s), }" % (descr, "".join(f"{d}, " for d in shape))
+    pad = 64 - (10 + len(header) + 1) % 64
+    header = header + " " * pad + "\n"
+    fmt = {"<f8": "<d", "<f4": "<f", "<i8": "<q"}[descr]
+    path = os.path.join(here, case, rel)
+    with open(path, "wb") as f:
+        f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode())
+        for v in values:
+            f.write(struct.pack(fmt, v))
+
+
+# constants: public constants loaded at compile time, used on private and secret values.
+n = 4
+w = mat(3, 2)
+b = vec(2)
+idx = [2, 0]
+x, y = mat(n, 3), mat(n, 3)
+os.makedirs(os.path.join(here, "constants"), exist_ok=True)
+write_npy("constants", "w.npy", (3, 2), [v for r in w for v in r], "<f8")
+write_npy("constants", "scale.npy", (2,), [0.5, 4.0], "<f4")
+write_npy("constants", "idx.npy", (2,), idx, "<i8")
+write("constants", "b.csv", b)
+write("constants", "data/alice.x.csv", x)
+write("constants", "data/bob.y.csv", y)
+xy = [[a + c for a, c in zip(r1, r2)] for r1, r2 in zip(x, y)]
+s = [[v + b[j] for j, v in enumerate(r)] for r in matmul(xy, w)]
+write("constants", "expected/alice/s.csv", [[v * sc for v, sc in zip(r, [0.5, 4.0])] for r in s])
+write("constants", "expected/bob/gram.csv", matmul([list(c) for c in zip(*w)], w))
+write("constants", "expected/alice/picked.csv", [x[i] for i in idx])
+write("constants", "expected/bob/k.csv", [3])

@@ -36,6 +36,8 @@ pub struct PartyJob<T: Transport> {
     pub symbols: Arc<Vec<String>>,
     /// Set in debug mode: count instructions and yield after each, for the lockstep scheduler.
     pub progress: Option<Arc<AtomicU64>>,
+    /// The module's public constants this party uses (others are `None`).
+    pub constants: Arc<Vec<Option<Plain>>>,
 }
 
 pub struct PartyOutcome {
@@ -45,7 +47,7 @@ pub struct PartyOutcome {
 
 /// Runs a party to the end. On failure, every other party is told, so none of them hangs.
 pub async fn run_party<T: Transport>(job: PartyJob<T>) -> Result<PartyOutcome, VmError> {
-    let PartyJob { segment, inputs, bindings, proto, debug, symbols, progress } = job;
+    let PartyJob { segment, inputs, bindings, proto, debug, symbols, progress, constants } = job;
     let mut m = Machine {
         regs: vec![None; segment.n_regs as usize],
         bindings,
@@ -57,6 +59,7 @@ pub async fn run_party<T: Transport>(job: PartyJob<T>) -> Result<PartyOutcome, V
         iter_key: 0,
         progress,
         debug,
+        constants,
     };
     let result = match Plan::new(&segment) {
         Ok(plan) => m.run(&segment, &plan).await,
@@ -204,6 +207,7 @@ struct Machine<T: Transport> {
     iter_key: u64,
     progress: Option<Arc<AtomicU64>>,
     debug: Arc<DebugInfo>,
+    constants: Arc<Vec<Option<Plain>>>,
 }
 
 impl<T: Transport> Machine<T> {
@@ -405,6 +409,10 @@ impl<T: Transport> Machine<T> {
                 Value::Plain(v.ok_or_else(|| VmError::Internal(format!("input {input} read twice")))?)
             }
             Instr::Const { value, .. } => Value::Plain(scalar(*value)),
+            Instr::Constant { id, .. } => {
+                let c = self.constants.get(*id as usize).and_then(Option::as_ref);
+                Value::Plain(c.ok_or_else(|| VmError::Internal(format!("constant {id} was not loaded")))?.clone())
+            }
             Instr::Fill { value, shape, .. } => {
                 let shape = self.eval_shape(shape)?;
                 Value::Plain(match *value {

@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use sf_isa::{display_shape, ModuleFile};
 use sfvm::error::VmError;
 use sfvm::io;
+use sfvm::value::Plain;
 use sfvm::run::{run_local, LocalParty, Mode, RunSpec};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -113,7 +114,14 @@ fn run(module_path: PathBuf, mode: Mode, input_args: Vec<String>, out: PathBuf) 
         return Err(format!("--input {party}.{name}: the program has no such input; {known}"));
     }
 
-    let spec = RunSpec { parties: header.parties.clone(), frac_bits: header.frac_bits, symbols, debug };
+    let mut constants: Vec<Option<Plain>> = vec![None; header.constants.len()];
+    for id in parties.iter().flat_map(|p| p.segment.constants_used()) {
+        if constants.get(id as usize).is_some_and(Option::is_none) {
+            let c = module.constant(id).map_err(|e| e.to_string())?;
+            constants[id as usize] = Some(Plain::from_constant(c).map_err(|e| e.to_string())?);
+        }
+    }
+    let spec = RunSpec { parties: header.parties.clone(), frac_bits: header.frac_bits, symbols, debug, constants: Arc::new(constants) };
     let started = Instant::now();
     let outcomes = run_local(&spec, parties, mode).map_err(|f| format!("{}: {}", f.party, f.error))?;
     let elapsed = started.elapsed();

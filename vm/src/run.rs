@@ -35,6 +35,8 @@ pub struct RunSpec {
     pub frac_bits: u32,
     pub symbols: Arc<Vec<String>>,
     pub debug: Arc<DebugInfo>,
+    /// Public constants, loaded once and shared by the parties of this process.
+    pub constants: Arc<Vec<Option<Plain>>>,
 }
 
 /// A failure, attributed to the party where it started.
@@ -61,6 +63,7 @@ pub fn run_local(spec: &RunSpec, parties: Vec<LocalParty>, mode: Mode) -> Result
             debug: spec.debug.clone(),
             symbols: spec.symbols.clone(),
             progress: progress.clone(),
+            constants: spec.constants.clone(),
         })
         .collect();
     let results = match (mode, progress) {

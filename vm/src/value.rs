@@ -29,6 +29,16 @@ impl Plain {
         }
     }
 
+    /// A module's public constant as a plaintext tensor.
+    pub fn from_constant(c: sf_isa::Constant) -> Result<Plain, VmError> {
+        let shape: Vec<usize> = c.shape.iter().map(|&d| d as usize).collect();
+        let shaped = |e: ndarray::ShapeError| VmError::Value(format!("a constant of shape {}: {e}", fmt_shape(&shape)));
+        Ok(match c.values {
+            sf_isa::ConstValues::Fix(v) => Plain::Fix(ArrayD::from_shape_vec(IxDyn(&shape), v).map_err(shaped)?),
+            sf_isa::ConstValues::Int(v) => Plain::Int(ArrayD::from_shape_vec(IxDyn(&shape), v).map_err(shaped)?),
+        })
+    }
+
     /// Applies the same shape-level operation whatever the element type.
     pub fn map_array(&self, f: &dyn ArrayFn) -> Result<Plain, VmError> {
         Ok(match self {

@@ -35,6 +35,7 @@ impl Ir {
             Op::Reveal { to: None } => " to=all".to_string(),
             Op::Reduce { axis, .. } | Op::Gather { axis } => format!(" axis={axis}"),
             Op::Fill(v) => format!(" {v}"),
+            Op::Constant(id) => format!(" #{id}"),
             Op::DimValue(d) => format!(" {}", d.display(&self.symbols)),
             Op::LoopParam { index } | Op::LoopResult { index } | Op::IfResult { index } => format!(" {index}"),
             Op::Loop { carried, .. } => format!(" carried={carried}"),

@@ -104,6 +104,8 @@ pub enum Op {
     /// Private to another party's private.
     Send { to: PartyId },
     Output { name: String },
+    /// Public constant `0` of the program's table (`load`).
+    Constant(u32),
     /// A fixed-point or integer tensor filled with one public value; its shape is its type's.
     Fill(Literal),
     /// A shape dimension as a public integer (`n`, `len(x)`).
@@ -159,6 +161,7 @@ impl Op {
             Op::Reveal { .. } => "reveal",
             Op::Send { .. } => "send",
             Op::Output { .. } => "output",
+            Op::Constant(_) => "constant",
             Op::Fill(_) => "fill",
             Op::DimValue(_) => "dim",
             Op::Loop { .. } => "loop",
@@ -175,7 +178,7 @@ impl Op {
 
     pub fn arity(&self) -> Arity {
         match self {
-            Op::Input { .. } | Op::Const(_) | Op::Fill(_) | Op::DimValue(_) | Op::LoopIndex | Op::LoopParam { .. }
+            Op::Input { .. } | Op::Const(_) | Op::Constant(_) | Op::Fill(_) | Op::DimValue(_) | Op::LoopIndex | Op::LoopParam { .. }
             | Op::Arange | Op::Random => Arity::Exactly(0),
             Op::Binary(_) | Op::Gather { .. } | Op::Psi => Arity::Exactly(2),
             Op::Select | Op::If { .. } => Arity::Exactly(3),
@@ -217,11 +220,13 @@ pub struct Ir {
     pub parties: Vec<String>,
     pub symbols: Vec<String>,
     pub regions: Vec<Region>,
+    /// Public constants loaded at compile time.
+    pub constants: Vec<sf_isa::Constant>,
 }
 
 impl Default for Ir {
     fn default() -> Ir {
-        Ir { graph: DiGraph::default(), parties: Vec::new(), symbols: Vec::new(), regions: vec![Region::default()] }
+        Ir { graph: DiGraph::default(), parties: Vec::new(), symbols: Vec::new(), regions: vec![Region::default()], constants: Vec::new() }
     }
 }
 

@@ -109,10 +109,7 @@ impl Lower {
                 self.err(diag::bad_arguments(span, "output", "`output` is a statement, not a value", "output(x, \"name\");"));
                 None
             }
-            "load" => {
-                self.err(diag::not_supported(callee.span, "`load` of public constants from files"));
-                None
-            }
+            "load" => self.load(args, None, span),
             "psi" => {
                 self.err(diag::bad_arguments(span, "psi", "`psi` gives two results; bind them with a tuple", "let (ia, ib) = psi(keys_a, keys_b);"));
                 None

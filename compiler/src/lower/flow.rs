@@ -40,6 +40,7 @@ impl Lower {
             }
         };
         let node = match (&value.kind, ty) {
+            (ExprKind::Call { callee, args }, _) if callee.name == "load" => self.load(args, ty, value.span),
             (ExprKind::Call { callee, args }, _) if callee.name == "input" => {
                 if !self.at_top_level() {
                     self.err(diag::not_at_top_level(value.span, "input"));

@@ -25,9 +25,12 @@ use std::rc::Rc;
 
 pub use types::{broadcast, provably_different};
 
-/// Lowers a program; the IR is complete only when no diagnostic is an error.
-pub fn lower(program: &ast::Program) -> (Ir, Vec<Diagnostic>) {
-    let mut l = Lower::default();
+mod load;
+
+/// Lowers a program; the IR is complete only when no diagnostic is an error. Files named by
+/// `load` are read relative to `base_dir`, the source file's folder.
+pub fn lower(program: &ast::Program, base_dir: &std::path::Path) -> (Ir, Vec<Diagnostic>) {
+    let mut l = Lower { base_dir: base_dir.to_path_buf(), ..Lower::default() };
     l.declare_functions(&program.items, false, "");
     for item in &program.items {
         l.item(item);
@@ -83,6 +86,7 @@ pub(crate) struct Lower {
     pub loop_depth: usize,
     pub inputs: HashMap<(u16, String), Span>,
     pub outputs: HashMap<(String, String), Span>,
+    pub base_dir: std::path::PathBuf,
 }
 
 impl Default for Lower {
@@ -100,6 +104,7 @@ impl Default for Lower {
             loop_depth: 0,
             inputs: HashMap::new(),
             outputs: HashMap::new(),
+            base_dir: std::path::PathBuf::from("."),
         }
     }
 }

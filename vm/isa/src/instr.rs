@@ -205,6 +205,8 @@ pub enum Instr {
     /// Takes entries of `a` along `axis` at the public positions in `index` (a scalar index
     /// removes the axis).
     Gather { dst: Reg, a: Reg, index: Reg, axis: u32 },
+    /// Public constant number `id` of the module (`load`).
+    Constant { dst: Reg, id: u32 },
     /// A public tensor of one value.
     Fill { dst: Reg, value: Literal, shape: Shape },
     /// The public integers 0..len.
@@ -248,7 +250,7 @@ impl Instr {
         use Instr::*;
         match self {
             Input { dst, .. } | Const { dst, .. } | Unary { dst, .. } | Binary { dst, .. } | Select { dst, .. }
-            | Reduce { dst, .. } | Reshape { dst, .. } | Slice { dst, .. } | Gather { dst, .. } | Fill { dst, .. }
+            | Constant { dst, .. } | Reduce { dst, .. } | Reshape { dst, .. } | Slice { dst, .. } | Gather { dst, .. } | Fill { dst, .. }
             | Arange { dst, .. } | DimValue { dst, .. } | Random { dst, .. } | Transpose { dst, .. } | Sum { dst, .. }
             | Concat { dst, .. } | Cast { dst, .. } | ShareOwn { dst, .. } | ShareRecv { dst, .. }
             | RevealRecv { dst, .. } | RevealAll { dst, .. } | RecvPlain { dst, .. } => vec![*dst],
@@ -263,7 +265,7 @@ impl Instr {
     pub fn uses(&self) -> Vec<Reg> {
         use Instr::*;
         match self {
-            Input { .. } | Const { .. } | ShareRecv { .. } | RecvPlain { .. } | Fill { .. } | Arange { .. }
+            Input { .. } | Const { .. } | Constant { .. } | ShareRecv { .. } | RecvPlain { .. } | Fill { .. } | Arange { .. }
             | DimValue { .. } | Random { .. } => vec![],
             Unary { a, .. } | Transpose { a, .. } | Sum { a, .. } | Cast { a, .. } | Reduce { a, .. }
             | Reshape { a, .. } | Slice { a, .. } => vec![*a],
@@ -307,4 +309,36 @@ pub struct Segment {
     pub inputs: Vec<InputDecl>,
     pub n_regs: u32,
     pub body: Block,
+}
+
+impl Block {
+    /// Every instruction, nested blocks included, in order.
+    pub fn walk<'a>(&'a self, visit: &mut dyn FnMut(&'a Instr)) {
+        for i in &self.code {
+            visit(i);
+            match i {
+                Instr::Loop { body, .. } => body.walk(visit),
+                Instr::If { then, otherwise, .. } => {
+                    then.walk(visit);
+                    otherwise.walk(visit);
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+impl Segment {
+    /// The public constants this segment reads, so that a party loads those and no others.
+    pub fn constants_used(&self) -> Vec<u32> {
+        let mut ids = Vec::new();
+        self.body.walk(&mut |i| {
+            if let Instr::Constant { id, .. } = i {
+                ids.push(*id);
+            }
+        });
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
 }

@@ -5,8 +5,11 @@
 //! offset 8   u32 LE    format version
 //! offset 12  u64 LE    header length H
 //! offset 20  H bytes   header (bincode, fixed-width integers): module hash, parties, ring and
-//!                      fraction bits, symbols, chunk table (kind, party, offset, length, hash)
-//! then       chunks    each a bincode value; its BLAKE3 hash is in the chunk table
+//!                      fraction bits, symbols, constants (dtype, shape), chunk table (kind,
+//!                      party, item, offset, length, hash)
+//! then       chunks    code and debug info: each one bincode value; constants: raw
+//!                      little-endian 8-byte elements, split into parts at the chunk limit.
+//!                      Every chunk's BLAKE3 hash is in the chunk table.
 //! ```
 //!
 //! The module hash is BLAKE3 over the header with the hash field zeroed; since the header holds
@@ -35,12 +38,60 @@ pub enum ChunkKind {
     Code,
     /// Source text and locations, for error messages that name the `.sf` line.
     Debug,
+    /// A part of public constant number `item`.
+    Constant,
+}
+
+/// A public constant embedded at compile time (`load`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Constant {
+    pub shape: Vec<u64>,
+    pub values: ConstValues,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ConstValues {
+    Fix(Vec<f64>),
+    Int(Vec<i64>),
+}
+
+impl Constant {
+    pub fn dtype(&self) -> crate::DType {
+        match self.values {
+            ConstValues::Fix(_) => crate::DType::Fix,
+            ConstValues::Int(_) => crate::DType::Int,
+        }
+    }
+
+    fn len(&self) -> usize {
+        match &self.values {
+            ConstValues::Fix(v) => v.len(),
+            ConstValues::Int(v) => v.len(),
+        }
+    }
+
+    /// Elements `range` as little-endian bytes.
+    fn bytes(&self, range: std::ops::Range<usize>) -> Vec<u8> {
+        match &self.values {
+            ConstValues::Fix(v) => v[range].iter().flat_map(|x| x.to_le_bytes()).collect(),
+            ConstValues::Int(v) => v[range].iter().flat_map(|x| x.to_le_bytes()).collect(),
+        }
+    }
+}
+
+/// What the header says of a constant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConstantInfo {
+    pub dtype: crate::DType,
+    pub shape: Vec<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChunkEntry {
     pub kind: ChunkKind,
     pub party: Option<PartyId>,
+    /// For a constant part: the constant's number.
+    pub item: u32,
     pub offset: u64,
     pub len: u64,
     pub hash: [u8; 32],
@@ -54,6 +105,7 @@ pub struct Header {
     pub frac_bits: u32,
     /// Names of the shape symbols (`n`, `d`), indexed by `SymId`.
     pub symbols: Vec<String>,
+    pub constants: Vec<ConstantInfo>,
     pub chunks: Vec<ChunkEntry>,
 }
 
@@ -75,6 +127,7 @@ impl Header {
         let what = match entry.kind {
             ChunkKind::Code => "code",
             ChunkKind::Debug => "debug-info",
+            ChunkKind::Constant => return format!("chunk {index} (part of constant {})", entry.item),
         };
         match entry.party.and_then(|p| self.parties.get(p as usize)) {
             Some(party) => format!("chunk {index} ({what}, party {party})"),
@@ -162,7 +215,24 @@ fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
     }
 }
 
+/// The body of one chunk, produced when it is hashed and again when it is written, so that a
+/// large constant is never held twice in memory.
+enum Body<'a> {
+    Encoded(Vec<u8>),
+    ConstantPart(&'a Constant, std::ops::Range<usize>),
+}
+
+impl Body<'_> {
+    fn bytes(&self) -> std::borrow::Cow<'_, [u8]> {
+        match self {
+            Body::Encoded(b) => std::borrow::Cow::Borrowed(b),
+            Body::ConstantPart(c, range) => std::borrow::Cow::Owned(c.bytes(range.clone())),
+        }
+    }
+}
+
 /// Writes a module atomically: to a temporary file beside `path`, then renamed into place.
+#[allow(clippy::too_many_arguments)]
 pub fn write_module(
     path: &Path,
     parties: Vec<String>,
@@ -170,44 +240,52 @@ pub fn write_module(
     symbols: Vec<String>,
     segments: &[Segment],
     debug: &DebugInfo,
+    constants: &[Constant],
     chunk_limit: u64,
 ) -> Result<Header, WriteError> {
-    let mut bodies: Vec<(ChunkKind, Option<PartyId>, Vec<u8>)> = Vec::new();
-    let enc_err = |what: &str, e: bincode::error::EncodeError| WriteError::Encode {
-        what: what.to_string(),
-        message: e.to_string(),
-    };
+    let enc_err = |what: &str, e: bincode::error::EncodeError| WriteError::Encode { what: what.to_string(), message: e.to_string() };
+    let mut bodies: Vec<(ChunkKind, Option<PartyId>, u32, Body)> = Vec::new();
     for seg in segments {
         let what = format!("the code of party {}", parties.get(seg.party as usize).map_or("?", |s| s));
-        bodies.push((ChunkKind::Code, Some(seg.party), encode(seg).map_err(|e| enc_err(&what, e))?));
+        bodies.push((ChunkKind::Code, Some(seg.party), 0, Body::Encoded(encode(seg).map_err(|e| enc_err(&what, e))?)));
     }
-    bodies.push((ChunkKind::Debug, None, encode(debug).map_err(|e| enc_err("debug info", e))?));
-    for (kind, party, body) in &bodies {
-        if body.len() as u64 > chunk_limit {
+    bodies.push((ChunkKind::Debug, None, 0, Body::Encoded(encode(debug).map_err(|e| enc_err("debug info", e))?)));
+    let per_part = (chunk_limit / 8).max(1) as usize;
+    for (id, c) in constants.iter().enumerate() {
+        let len = c.len();
+        if len as u64 != c.shape.iter().product::<u64>() {
+            return Err(WriteError::Encode { what: format!("constant {id}"), message: "its shape does not match its values".into() });
+        }
+        let mut start = 0;
+        loop {
+            let end = (start + per_part).min(len);
+            bodies.push((ChunkKind::Constant, None, id as u32, Body::ConstantPart(c, start..end)));
+            start = end;
+            if start >= len {
+                break;
+            }
+        }
+    }
+    let mut entries = Vec::with_capacity(bodies.len());
+    for (kind, party, item, body) in &bodies {
+        let bytes = body.bytes();
+        if bytes.len() as u64 > chunk_limit {
             let what = match (kind, party) {
                 (ChunkKind::Code, Some(p)) => format!("the code chunk of party {}", parties[*p as usize]),
                 _ => "the debug-info chunk".to_string(),
             };
-            return Err(WriteError::ChunkTooLarge { what, size: body.len() as u64, limit: chunk_limit });
+            return Err(WriteError::ChunkTooLarge { what, size: bytes.len() as u64, limit: chunk_limit });
         }
+        entries.push(ChunkEntry { kind: *kind, party: *party, item: *item, offset: 0, len: bytes.len() as u64, hash: *blake3::hash(&bytes).as_bytes() });
     }
-
     let mut header = Header {
         module_hash: [0; 32],
         parties,
         ring_bits: crate::RING_BITS,
         frac_bits,
         symbols,
-        chunks: bodies
-            .iter()
-            .map(|(kind, party, body)| ChunkEntry {
-                kind: *kind,
-                party: *party,
-                offset: 0,
-                len: body.len() as u64,
-                hash: *blake3::hash(body).as_bytes(),
-            })
-            .collect(),
+        constants: constants.iter().map(|c| ConstantInfo { dtype: c.dtype(), shape: c.shape.clone() }).collect(),
+        chunks: entries,
     };
     // The header's encoded size does not depend on the offsets (fixed-width integers).
     let header_len = encode(&header).map_err(|e| enc_err("header", e))?.len() as u64;
@@ -218,7 +296,6 @@ pub fn write_module(
     }
     header.module_hash = header.compute_hash();
     let header_bytes = encode(&header).map_err(|e| enc_err("header", e))?;
-    debug_assert_eq!(header_bytes.len() as u64, header_len);
 
     let io = |source| WriteError::Io { path: path.to_path_buf(), source };
     let tmp = path.with_extension("sfbc.tmp");
@@ -228,8 +305,8 @@ pub fn write_module(
         f.write_all(&FORMAT_VERSION.to_le_bytes())?;
         f.write_all(&header_len.to_le_bytes())?;
         f.write_all(&header_bytes)?;
-        for (_, _, body) in &bodies {
-            f.write_all(body)?;
+        for (_, _, _, body) in &bodies {
+            f.write_all(&body.bytes())?;
         }
         f.into_inner().map_err(|e| e.into_error())?.sync_all()?;
         std::fs::rename(&tmp, path)
@@ -310,8 +387,8 @@ impl ModuleFile {
         &self.path
     }
 
-    /// Reads, verifies and decodes chunk `index`.
-    fn chunk<T: DeserializeOwned>(&mut self, index: usize) -> Result<T, LoadError> {
+    /// Reads chunk `index` and checks its hash.
+    fn chunk_bytes(&mut self, index: usize) -> Result<Vec<u8>, LoadError> {
         let entry = self.header.chunks[index].clone();
         let io = |source| LoadError::Io { path: self.path.clone(), source };
         self.file.seek(SeekFrom::Start(entry.offset)).map_err(io)?;
@@ -320,6 +397,44 @@ impl ModuleFile {
         if *blake3::hash(&body).as_bytes() != entry.hash {
             return Err(LoadError::ChunkCorrupt { path: self.path.clone(), chunk: self.header.chunk_name(index) });
         }
+        Ok(body)
+    }
+
+    /// Public constant `id`, read part by part, every part's hash checked.
+    pub fn constant(&mut self, id: u32) -> Result<Constant, LoadError> {
+        let info = self.header.constants.get(id as usize).cloned().ok_or_else(|| LoadError::Missing {
+            path: self.path.clone(),
+            what: format!("constant {id}"),
+        })?;
+        let parts: Vec<usize> = (0..self.header.chunks.len()).filter(|&i| self.header.chunks[i].kind == ChunkKind::Constant && self.header.chunks[i].item == id).collect();
+        let len = info.shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d)).unwrap_or(u64::MAX);
+        let total: u64 = parts.iter().map(|&i| self.header.chunks[i].len).sum();
+        if total != len.saturating_mul(8) {
+            return Err(LoadError::ChunkDecode {
+                path: self.path.clone(),
+                chunk: format!("constant {id}"),
+                detail: format!("its parts hold {total} bytes for {len} elements"),
+            });
+        }
+        let mut bytes = Vec::with_capacity(total as usize);
+        for i in parts {
+            bytes.extend(self.chunk_bytes(i)?);
+        }
+        let words = bytes.chunks_exact(8).map(|c| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            w
+        });
+        let values = match info.dtype {
+            crate::DType::Int => ConstValues::Int(words.map(i64::from_le_bytes).collect()),
+            _ => ConstValues::Fix(words.map(f64::from_le_bytes).collect()),
+        };
+        Ok(Constant { shape: info.shape, values })
+    }
+
+    /// Reads, verifies and decodes chunk `index`.
+    fn chunk<T: DeserializeOwned>(&mut self, index: usize) -> Result<T, LoadError> {
+        let body = self.chunk_bytes(index)?;
         decode(&body).map_err(|detail| LoadError::ChunkDecode {
             path: self.path.clone(),
             chunk: self.header.chunk_name(index),
@@ -386,7 +501,9 @@ mod tests {
             source: "let a = 1.5;\n".into(),
             locs: vec![SourceLoc { line: 1, col: 1, end_line: 1, end_col: 12 }],
         };
-        write_module(&path, vec!["alice".into(), "bob".into()], 40, vec![], &[seg(0), seg(1)], &debug, DEFAULT_CHUNK_LIMIT)
+        let constant = Constant { shape: vec![3, 2], values: ConstValues::Fix(vec![0.5, -1.0, 2.0, 3.5, 0.0, 1e9]) };
+        // A small chunk limit splits the constant into several parts.
+        write_module(&path, vec!["alice".into(), "bob".into()], 40, vec![], &[seg(0), seg(1)], &debug, &[constant], 1024)
             .expect("write");
         path
     }
@@ -405,6 +522,22 @@ mod tests {
         assert_eq!(m.header.parties, vec!["alice", "bob"]);
         assert_eq!(m.segment(1).expect("segment").party, 1);
         assert_eq!(m.debug_info().expect("debug").file, "m.sf");
+        let c = m.constant(0).expect("constant");
+        assert_eq!(c.values, ConstValues::Fix(vec![0.5, -1.0, 2.0, 3.5, 0.0, 1e9]));
+    }
+
+    #[test]
+    fn constants_are_split_at_the_chunk_limit() {
+        let dir = tempdir("split");
+        let path = dir.join("c.sfbc");
+        let debug = DebugInfo { file: "c.sf".into(), source: String::new(), locs: vec![] };
+        let values: Vec<i64> = (0..1000).collect();
+        let c = Constant { shape: vec![1000], values: ConstValues::Int(values.clone()) };
+        let header = write_module(&path, vec!["a".into(), "b".into()], 40, vec![], &[], &debug, &[c], 800).expect("write");
+        let parts = header.chunks.iter().filter(|c| c.kind == ChunkKind::Constant).count();
+        assert_eq!(parts, 10);
+        assert!(header.chunks.iter().all(|c| c.len <= 800));
+        assert_eq!(ModuleFile::open(&path).expect("open").constant(0).expect("read").values, ConstValues::Int(values));
     }
 
     #[test]
@@ -420,6 +553,7 @@ mod tests {
             let result = ModuleFile::open(&bad_path).and_then(|mut m| {
                 m.segment(0)?;
                 m.segment(1)?;
+                m.constant(0)?;
                 m.debug_info()
             });
             let err = result.expect_err(&format!("flipped byte {i} was accepted"));
