@@ -5,8 +5,21 @@ use crate::value::{self, Plain};
 use ndarray::{ArrayD, Axis, IxDyn};
 use sf_isa::{BinOp, ReduceOp, UnaryOp};
 
+/// An elementwise comparison with broadcasting.
+fn compare<T: Copy + PartialOrd>(op: BinOp, a: &ArrayD<T>, b: &ArrayD<T>) -> Result<ArrayD<bool>, VmError> {
+    value::zip_with(a, b, |p, q| op.compare(&p, &q).unwrap_or(false))
+}
+
 pub fn binary(op: BinOp, x: &Plain, y: &Plain) -> Result<Plain, VmError> {
     use BinOp::*;
+    if op.is_comparison() {
+        return Ok(Plain::Bool(match (x, y) {
+            (Plain::Fix(a), Plain::Fix(b)) => compare(op, a, b)?,
+            (Plain::Int(a), Plain::Int(b)) => compare(op, a, b)?,
+            (Plain::Bool(a), Plain::Bool(b)) => compare(op, a, b)?,
+            _ => return Err(VmError::Internal(format!("{} on mixed dtypes", op.name()))),
+        }));
+    }
     Ok(match (x, y) {
         (Plain::Fix(a), Plain::Fix(b)) => match op {
             Add => Plain::Fix(value::zip_with(a, b, |p, q| p + q)?),
@@ -14,13 +27,7 @@ pub fn binary(op: BinOp, x: &Plain, y: &Plain) -> Result<Plain, VmError> {
             Mul => Plain::Fix(value::zip_with(a, b, |p, q| p * q)?),
             Div => Plain::Fix(value::zip_with(a, b, |p, q| p / q)?),
             MatMul => Plain::Fix(value::matmul_with(a, b, |a, b, m, k, n| value::matmul_generic(a, b, m, k, n, |c, x, y| c + x * y))?),
-            Lt => Plain::Bool(value::zip_with(a, b, |p, q| p < q)?),
-            Le => Plain::Bool(value::zip_with(a, b, |p, q| p <= q)?),
-            Gt => Plain::Bool(value::zip_with(a, b, |p, q| p > q)?),
-            Ge => Plain::Bool(value::zip_with(a, b, |p, q| p >= q)?),
-            Eq => Plain::Bool(value::zip_with(a, b, |p, q| p == q)?),
-            Ne => Plain::Bool(value::zip_with(a, b, |p, q| p != q)?),
-            And | Or => return Err(VmError::Internal("logic on numbers".into())),
+            _ => return Err(VmError::Internal(format!("{} on numbers", op.name()))),
         },
         (Plain::Int(a), Plain::Int(b)) => match op {
             Add => Plain::Int(value::zip_with(a, b, i64::wrapping_add)?),
@@ -28,19 +35,11 @@ pub fn binary(op: BinOp, x: &Plain, y: &Plain) -> Result<Plain, VmError> {
             Mul => Plain::Int(value::zip_with(a, b, i64::wrapping_mul)?),
             Div => Plain::Fix(value::zip_with(a, b, |p, q| p as f64 / q as f64)?),
             MatMul => Plain::Int(value::matmul_with(a, b, |a, b, m, k, n| value::matmul_generic(a, b, m, k, n, |c: i64, x, y| c.wrapping_add(x.wrapping_mul(y))))?),
-            Lt => Plain::Bool(value::zip_with(a, b, |p, q| p < q)?),
-            Le => Plain::Bool(value::zip_with(a, b, |p, q| p <= q)?),
-            Gt => Plain::Bool(value::zip_with(a, b, |p, q| p > q)?),
-            Ge => Plain::Bool(value::zip_with(a, b, |p, q| p >= q)?),
-            Eq => Plain::Bool(value::zip_with(a, b, |p, q| p == q)?),
-            Ne => Plain::Bool(value::zip_with(a, b, |p, q| p != q)?),
-            And | Or => return Err(VmError::Internal("logic on numbers".into())),
+            _ => return Err(VmError::Internal(format!("{} on numbers", op.name()))),
         },
         (Plain::Bool(a), Plain::Bool(b)) => Plain::Bool(match op {
             And => value::zip_with(a, b, |p, q| p && q)?,
             Or => value::zip_with(a, b, |p, q| p || q)?,
-            Eq => value::zip_with(a, b, |p, q| p == q)?,
-            Ne => value::zip_with(a, b, |p, q| p != q)?,
             _ => return Err(VmError::Internal(format!("{} on bools", op.name()))),
         }),
         _ => return Err(VmError::Internal(format!("{} on mixed dtypes", op.name()))),

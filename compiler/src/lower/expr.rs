@@ -316,17 +316,20 @@ fn scale(d: &Dim, k: i64) -> Dim {
 /// Folds an operation on two compile-time scalars.
 fn fold(op: BinOp, x: Literal, y: Literal) -> Option<Literal> {
     use Literal::*;
+    if op.is_comparison() {
+        return match (x, y) {
+            (Int(a), Int(b)) => op.compare(&a, &b),
+            (Fix(a), Fix(b)) => op.compare(&a, &b),
+            (Bool(a), Bool(b)) => op.compare(&a, &b),
+            _ => None,
+        }
+        .map(Bool);
+    }
     Some(match (x, y) {
         (Int(a), Int(b)) => match op {
             BinOp::Add => Int(a.wrapping_add(b)),
             BinOp::Sub => Int(a.wrapping_sub(b)),
             BinOp::Mul => Int(a.wrapping_mul(b)),
-            BinOp::Lt => Bool(a < b),
-            BinOp::Le => Bool(a <= b),
-            BinOp::Gt => Bool(a > b),
-            BinOp::Ge => Bool(a >= b),
-            BinOp::Eq => Bool(a == b),
-            BinOp::Ne => Bool(a != b),
             _ => return None,
         },
         (Fix(a), Fix(b)) => match op {
@@ -334,19 +337,11 @@ fn fold(op: BinOp, x: Literal, y: Literal) -> Option<Literal> {
             BinOp::Sub => Fix(a - b),
             BinOp::Mul => Fix(a * b),
             BinOp::Div if b != 0.0 => Fix(a / b),
-            BinOp::Lt => Bool(a < b),
-            BinOp::Le => Bool(a <= b),
-            BinOp::Gt => Bool(a > b),
-            BinOp::Ge => Bool(a >= b),
-            BinOp::Eq => Bool(a == b),
-            BinOp::Ne => Bool(a != b),
             _ => return None,
         },
         (Bool(a), Bool(b)) => match op {
             BinOp::And => Bool(a && b),
             BinOp::Or => Bool(a || b),
-            BinOp::Eq => Bool(a == b),
-            BinOp::Ne => Bool(a != b),
             _ => return None,
         },
         _ => return None,

@@ -100,6 +100,20 @@ impl BinOp {
     pub fn is_logical(self) -> bool {
         matches!(self, BinOp::And | BinOp::Or)
     }
+
+    /// The meaning of a comparison, the same for the compiler's constant folding and for the
+    /// VM; `None` for an operator that is not one.
+    pub fn compare<T: PartialOrd>(self, a: &T, b: &T) -> Option<bool> {
+        Some(match self {
+            BinOp::Lt => a < b,
+            BinOp::Le => a <= b,
+            BinOp::Gt => a > b,
+            BinOp::Ge => a >= b,
+            BinOp::Eq => a == b,
+            BinOp::Ne => a != b,
+            _ => return None,
+        })
+    }
 }
 
 /// Elementwise functions of one argument.
