@@ -159,3 +159,26 @@ fn unreadable_source_is_one_line() {
     assert!(stderr(&o).contains("/nonexistent/p.sf"));
     let _ = acceptance_dir();
 }
+
+/// `random_uniform([n]) @alice` draws private uniform numbers on alice alone.
+#[test]
+fn random_numbers_are_private_uniform_and_fresh() {
+    let s = Scratch::new("random");
+    let module = compile(&s, "r", "parties alice, bob;\nlet x: fix[n] @alice = input(\"x\");\nlet r = random_uniform([n]) @alice;\noutput(r, \"r\");\n");
+    let x = s.write("x.csv", &"0\n".repeat(4000));
+    let read = |out: &PathBuf| -> Vec<f64> {
+        std::fs::read_to_string(out.join("alice/r.csv")).expect("r written").lines().map(|l| l.parse().expect("number")).collect()
+    };
+    let (out1, out2) = (s.path("o1"), s.path("o2"));
+    for out in [&out1, &out2] {
+        let o = sfvm(&module, out, &[("alice.x", &x)], "sim");
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(!out.join("bob/r.csv").exists());
+    }
+    let (a, b) = (read(&out1), read(&out2));
+    assert_eq!(a.len(), 4000);
+    assert!(a.iter().all(|&v| (0.0..1.0).contains(&v)));
+    let mean = a.iter().sum::<f64>() / a.len() as f64;
+    assert!((mean - 0.5).abs() < 0.03, "mean {mean}");
+    assert_ne!(a, b, "two runs drew the same numbers");
+}

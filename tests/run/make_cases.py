@@ -130,3 +130,19 @@ write("constants", "expected/alice/s.csv", [[v * sc for v, sc in zip(r, [0.5, 4.
 write("constants", "expected/bob/gram.csv", matmul([list(c) for c in zip(*w)], w))
 write("constants", "expected/alice/picked.csv", [x[i] for i in idx])
 write("constants", "expected/bob/k.csv", [3])
+
+# stdlib: std::nn on a party's own data (plaintext), boolean operators, functions calling functions.
+import math
+n = 4
+x = mat(n, 3)
+write("stdlib", "data/alice.x.csv", x)
+write("stdlib", "expected/alice/relu.csv", [[max(v, 0.0) for v in r] for r in x])
+write("stdlib", "expected/alice/sigmoid.csv", [[1 / (1 + math.exp(-v)) for v in r] for r in x])
+def softmax(r):
+    m = max(r)
+    e = [math.exp(v - m) for v in r]
+    return [v / sum(e) for v in e]
+write("stdlib", "expected/alice/softmax.csv", [softmax(r) for r in x])
+col = [r[0] for r in x]
+write("stdlib", "expected/alice/band.csv", [1 if (c > -1.0 and c < 1.0) or not (c != 2.0) else 0 for c in col])
+write("stdlib", "expected/alice/nested.csv", [[2.0 * max(v, 0.0) + 1.0 for v in r] for r in x])
