@@ -146,3 +146,26 @@ write("stdlib", "expected/alice/softmax.csv", [softmax(r) for r in x])
 col = [r[0] for r in x]
 write("stdlib", "expected/alice/band.csv", [1 if (c > -1.0 and c < 1.0) or not (c != 2.0) else 0 for c in col])
 write("stdlib", "expected/alice/nested.csv", [[2.0 * max(v, 0.0) + 1.0 for v in r] for r in x])
+
+# compare: the comparison family on secrets.
+n = 6
+x, y = vec(n), vec(n)
+y[0] = x[0]
+y[3] = x[3] + 2 ** -30
+write("compare", "data/alice.x.csv", x)
+write("compare", "data/bob.y.csv", y)
+for name, f in [("lt", lambda a, b: a < b), ("le", lambda a, b: a <= b), ("gt", lambda a, b: a > b),
+                ("ge", lambda a, b: a >= b), ("eq", lambda a, b: a == b), ("ne", lambda a, b: a != b)]:
+    write("compare", f"expected/alice/{name}.csv", [int(f(a, b)) for a, b in zip(x, y)])
+s = [a + b for a, b in zip(x, y)]
+write("compare", "expected/alice/relu.csv", [max(v, 0.0) for v in s])
+write("compare", "expected/alice/abs.csv", [abs(a - b) for a, b in zip(x, y)])
+write("compare", "expected/alice/clip.csv", [min(max(v, -1.0), 1.0) for v in s])
+write("compare", "expected/alice/emax.csv", [max(a, b) for a, b in zip(x, y)])
+write("compare", "expected/alice/emin.csv", [min(a, b) for a, b in zip(x, y)])
+write("compare", "expected/alice/logic.csv", [a if (a > 0 and b < 0) or not (a < 1) else b for a, b in zip(x, y)])
+m = [[x[i], y[i], s[i]] for i in range(n)]
+write("compare", "expected/bob/max0.csv", [max(r[j] for r in m) for j in range(3)])
+write("compare", "expected/bob/argmax0.csv", [max(range(n), key=lambda i: (m[i][j], -i)) for j in range(3)])
+write("compare", "expected/bob/min1.csv", [min(r) for r in m])
+write("compare", "expected/bob/argmin1.csv", [min(range(3), key=lambda j: (r[j], j)) for r in m])

@@ -10,14 +10,14 @@
 //! last use it is, so that memory is freed as the program goes.
 
 use crate::error::VmError;
-use crate::link::{Tag, Traffic, Transport};
+use crate::link::{Steps, Tag, Traffic, Transport};
 use crate::ring::{self, decode_fix, decode_int, encode_fix, encode_int};
 use crate::semi2k::Semi2k;
 use crate::shape_ops::{self, Gather, Reshape, SliceOf};
 use crate::value::{self, fmt_shape, ArrayFn, Plain, Value};
 use crate::plain;
 use ndarray::{ArrayD, IxDyn};
-use sf_isa::{BinOp, Block, Carry, DType, DebugInfo, Instr, Literal, Merge, Reg, Segment, Shape, UnaryOp};
+use sf_isa::{BinOp, Block, Carry, DType, DebugInfo, Instr, Literal, Merge, ReduceOp, Reg, Segment, Shape, UnaryOp};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -439,14 +439,17 @@ impl<T: Transport> Machine<T> {
                     Value::Plain(p) => Value::Plain(plain::unary(op, &p)?),
                     Value::Shared { share, dtype } => match op {
                         UnaryOp::Neg => Value::Shared { share: share.mapv(u128::wrapping_neg), dtype },
-                        UnaryOp::Not => {
-                            let first = self.proto.me() == 0;
-                            Value::Shared { share: share.mapv(|v| if first { 1u128.wrapping_sub(v) } else { v.wrapping_neg() }), dtype }
+                        UnaryOp::Not => Value::Shared { share: self.one_minus(&share), dtype },
+                        UnaryOp::Abs => {
+                            // |x| = x - 2 [x < 0] x: the sign bit, then one product (no truncation:
+                            // the bit is an unscaled 0 or 1).
+                            let mut steps = Steps::new(seq, self.iter_key);
+                            let neg = self.proto.is_negative(&flat(&share), &mut steps).await?;
+                            let prod = self.proto.mul(&neg, &flat(&share), steps.tag()).await?;
+                            let out = flat(&share).iter().zip(prod).map(|(x, p)| x.wrapping_sub(p.wrapping_mul(2))).collect();
+                            Value::Shared { share: to_array(out, share.shape())?, dtype }
                         }
-                        _ => {
-                            let _ = seq;
-                            return Err(not_yet(&format!("`{}` of a secret", op.name())));
-                        }
+                        _ => return Err(not_yet(&format!("`{}` of a secret", op.name()))),
                     },
                 }
             }
@@ -458,9 +461,9 @@ impl<T: Transport> Machine<T> {
                 let (c, a, b) = (self.get(*c)?.clone(), self.get(*a)?.clone(), self.get(*b)?.clone());
                 self.select(c, a, b, *seq).await?
             }
-            Instr::Reduce { op, a, axis, .. } => match self.get(*a)? {
-                Value::Plain(p) => Value::Plain(plain::reduce(*op, p, *axis as usize)?),
-                Value::Shared { .. } => return Err(not_yet(&format!("`{}` of a secret", op.name()))),
+            Instr::Reduce { op, a, axis, seq, .. } => match self.get(*a)?.clone() {
+                Value::Plain(p) => Value::Plain(plain::reduce(*op, &p, *axis as usize)?),
+                Value::Shared { share, dtype } => self.reduce_shares(*op, share, dtype, *axis as usize, *seq).await?,
             },
             Instr::Reshape { a, shape, .. } => {
                 let shape = self.eval_shape(shape)?;
@@ -572,10 +575,121 @@ impl<T: Transport> Machine<T> {
         }
     }
 
+    /// `1 - x` on shares: party 0 holds the one.
+    fn one_minus(&self, x: &ArrayD<u128>) -> ArrayD<u128> {
+        let first = self.proto.me() == 0;
+        x.mapv(|v| if first { 1u128.wrapping_sub(v) } else { v.wrapping_neg() })
+    }
+
+    /// A comparison of two values of which at least one is shared: the sign of a difference.
+    async fn compare(&mut self, op: BinOp, a: &Value, b: &Value, seq: u32) -> Result<Value, VmError> {
+        let (x, y) = (self.as_share(a)?, self.as_share(b)?);
+        let shape = value::broadcast_shape(x.shape(), y.shape())?;
+        let (x, y) = (flat(&value::broadcast_to(&x, &shape)?), flat(&value::broadcast_to(&y, &shape)?));
+        let x_minus_y: Vec<u128> = x.iter().zip(&y).map(|(p, q)| p.wrapping_sub(*q)).collect();
+        let y_minus_x: Vec<u128> = x_minus_y.iter().map(|v| v.wrapping_neg()).collect();
+        let mut steps = Steps::new(seq, self.iter_key);
+        let result = match op {
+            // x < y iff x - y < 0; x >= y is its complement.
+            BinOp::Lt | BinOp::Ge => {
+                let lt = to_array(self.proto.is_negative(&x_minus_y, &mut steps).await?, &shape)?;
+                if op == BinOp::Lt { lt } else { self.one_minus(&lt) }
+            }
+            BinOp::Gt | BinOp::Le => {
+                let gt = to_array(self.proto.is_negative(&y_minus_x, &mut steps).await?, &shape)?;
+                if op == BinOp::Gt { gt } else { self.one_minus(&gt) }
+            }
+            _ => {
+                let both: Vec<u128> = x_minus_y.iter().chain(&y_minus_x).copied().collect();
+                let signs = self.proto.is_negative(&both, &mut steps).await?;
+                let (lt, gt) = signs.split_at(x.len());
+                let ne = to_array(lt.iter().zip(gt).map(|(a, b)| a.wrapping_add(*b)).collect(), &shape)?;
+                if op == BinOp::Ne { ne } else { self.one_minus(&ne) }
+            }
+        };
+        Ok(Value::Shared { share: result, dtype: DType::Bool })
+    }
+
+    /// max, min, argmax or argmin of shares along `axis`, as a tree of comparisons: each level
+    /// compares neighbours in one batch and keeps the winner and its position with one product.
+    /// Ties keep the earlier position.
+    async fn reduce_shares(&mut self, op: ReduceOp, share: ArrayD<u128>, dtype: DType, axis: usize, seq: u32) -> Result<Value, VmError> {
+        let nd = share.ndim();
+        if axis >= nd || share.shape()[axis] == 0 {
+            return Err(VmError::Shape(format!("cannot take {} along axis {axis} of {}", op.name(), fmt_shape(share.shape()))));
+        }
+        let mut order: Vec<usize> = (0..nd).filter(|&a| a != axis).collect();
+        order.push(axis);
+        let moved = share.permuted_axes(order).as_standard_layout().into_owned();
+        let outer: Vec<usize> = moved.shape()[..nd - 1].to_vec();
+        let mut width = moved.shape()[nd - 1];
+        let rows: usize = outer.iter().product();
+        let mut vals = flat(&moved);
+        let first = self.proto.me() == 0;
+        let mut idx: Vec<u128> = (0..rows * width).map(|k| if first { encode_int((k % width) as i64) } else { 0 }).collect();
+        let maximum = matches!(op, ReduceOp::Max | ReduceOp::ArgMax);
+        let mut steps = Steps::new(seq, self.iter_key);
+        while width > 1 {
+            let half = width / 2;
+            let (mut a, mut b, mut ia, mut ib) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for r in 0..rows {
+                for j in 0..half {
+                    a.push(vals[r * width + 2 * j]);
+                    b.push(vals[r * width + 2 * j + 1]);
+                    ia.push(idx[r * width + 2 * j]);
+                    ib.push(idx[r * width + 2 * j + 1]);
+                }
+            }
+            // keep = [a >= b] for max, [a <= b] for min: 1 minus the sign of a - b (or b - a).
+            let diff: Vec<u128> = a.iter().zip(&b).map(|(x, y)| if maximum { x.wrapping_sub(*y) } else { y.wrapping_sub(*x) }).collect();
+            let neg = self.proto.is_negative(&diff, &mut steps).await?;
+            let keep: Vec<u128> = neg.iter().map(|v| if first { 1u128.wrapping_sub(*v) } else { v.wrapping_neg() }).collect();
+            let mut gaps: Vec<u128> = a.iter().zip(&b).map(|(x, y)| x.wrapping_sub(*y)).collect();
+            gaps.extend(ia.iter().zip(&ib).map(|(x, y)| x.wrapping_sub(*y)));
+            let keep2: Vec<u128> = keep.iter().chain(&keep).copied().collect();
+            let picked = self.proto.mul(&keep2, &gaps, steps.tag()).await?;
+            let next_width = half + width % 2;
+            let (mut nv, mut ni) = (Vec::with_capacity(rows * next_width), Vec::with_capacity(rows * next_width));
+            for r in 0..rows {
+                for j in 0..half {
+                    let k = r * half + j;
+                    nv.push(b[k].wrapping_add(picked[k]));
+                    ni.push(ib[k].wrapping_add(picked[rows * half + k]));
+                }
+                if width % 2 == 1 {
+                    nv.push(vals[r * width + width - 1]);
+                    ni.push(idx[r * width + width - 1]);
+                }
+            }
+            vals = nv;
+            idx = ni;
+            width = next_width;
+        }
+        Ok(match op {
+            ReduceOp::Max | ReduceOp::Min => Value::Shared { share: to_array(vals, &outer)?, dtype },
+            ReduceOp::ArgMax | ReduceOp::ArgMin => Value::Shared { share: to_array(idx, &outer)?, dtype: DType::Int },
+        })
+    }
+
     async fn binary(&mut self, op: BinOp, a: Value, b: Value, seq: u32) -> Result<Value, VmError> {
         let dtype = a.dtype();
         if let (Value::Plain(x), Value::Plain(y)) = (&a, &b) {
             return Ok(Value::Plain(plain::binary(op, x, y)?));
+        }
+        if op.is_comparison() {
+            return self.compare(op, &a, &b, seq).await;
+        }
+        if op.is_logical() {
+            // On 0/1 shares: a && b = ab, a || b = a + b - ab; a product of unscaled bits.
+            let (x, y) = (self.as_share(&a)?, self.as_share(&b)?);
+            let ab = self.mul_shares(&x, &y, seq).await?;
+            let share = if op == BinOp::And {
+                ab
+            } else {
+                let sum = value::zip_with(&x, &y, u128::wrapping_add)?;
+                value::zip_with(&sum, &ab, u128::wrapping_sub)?
+            };
+            return Ok(Value::Shared { share, dtype: DType::Bool });
         }
         let truncate = dtype == DType::Fix && b.dtype() == DType::Fix && matches!(op, BinOp::Mul | BinOp::MatMul | BinOp::Div);
         let share = match (op, a, b) {

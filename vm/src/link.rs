@@ -30,6 +30,28 @@ impl Tag {
     }
 }
 
+/// The tags of one instruction's rounds: every round of a multi-round protocol takes the next
+/// step number, so each party's rounds line up with the others'.
+#[derive(Clone, Copy, Debug)]
+pub struct Steps {
+    pub seq: u32,
+    pub iter: u64,
+    pub next: u32,
+}
+
+impl Steps {
+    pub fn new(seq: u32, iter: u64) -> Steps {
+        Steps { seq, iter, next: 0 }
+    }
+
+    /// The tag of the next round.
+    pub fn tag(&mut self) -> Tag {
+        let t = Tag { seq: self.seq, step: self.next, iter: self.iter };
+        self.next += 1;
+        t
+    }
+}
+
 #[derive(Debug)]
 pub enum Message {
     Data { tag: Tag, payload: Vec<u8> },
@@ -97,11 +119,19 @@ pub struct Comm<T: Transport> {
     pub parties: Vec<String>,
     pub traffic: Traffic,
     last_round: Option<Tag>,
+    /// Counts messages received, for a scheduler that must tell progress from deadlock.
+    progress: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
 }
 
 impl<T: Transport> Comm<T> {
     pub fn new(transport: T, me: PartyId, parties: Vec<String>) -> Comm<T> {
-        Comm { transport, me, parties, traffic: Traffic::default(), last_round: None }
+        Comm { transport, me, parties, traffic: Traffic::default(), last_round: None, progress: None }
+    }
+
+    /// Reports every message received to `progress`.
+    pub fn with_progress(mut self, progress: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>) -> Comm<T> {
+        self.progress = progress;
+        self
     }
 
     pub fn n(&self) -> usize {
@@ -133,6 +163,9 @@ impl<T: Transport> Comm<T> {
         match self.transport.recv(from).await.map_err(|message| VmError::Link { peer: peer.clone(), message })? {
             Message::Data { tag: got, payload } if got == tag => {
                 self.traffic.bytes_received += payload.len() as u64;
+                if let Some(p) = &self.progress {
+                    p.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
                 Ok(payload)
             }
             Message::Data { tag: got, .. } => Err(VmError::Link {

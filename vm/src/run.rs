@@ -59,7 +59,7 @@ pub fn run_local(spec: &RunSpec, parties: Vec<LocalParty>, mode: Mode) -> Result
             segment: p.segment,
             inputs: p.inputs,
             bindings: p.bindings,
-            proto: Semi2k::new(Comm::new(transport, i as u16, spec.parties.clone()), seeds, spec.frac_bits),
+            proto: Semi2k::new(Comm::new(transport, i as u16, spec.parties.clone()).with_progress(progress.clone()), seeds, spec.frac_bits),
             debug: spec.debug.clone(),
             symbols: spec.symbols.clone(),
             progress: progress.clone(),
@@ -106,8 +106,9 @@ fn lockstep(jobs: Vec<PartyJob<MemTransport>>, progress: &AtomicU64) -> Vec<Resu
     let mut results: Vec<Option<Result<PartyOutcome, VmError>>> = (0..n).map(|_| None).collect();
     let waker = futures::task::noop_waker();
     let mut cx = Context::from_waker(&waker);
-    // A pass can make progress only by sending (receivers move on in the next pass), so two
-    // passes in a row without a finished instruction mean the parties wait for each other.
+    // Progress is an instruction finished or a message received. A pass can also progress by
+    // sending alone (receivers move on in the next pass), so two passes in a row without either
+    // mean the parties wait for each other.
     let mut idle_passes = 0;
     loop {
         let before = progress.load(Ordering::Relaxed);

@@ -15,7 +15,7 @@
 //! a `reveal` puts it there.
 
 use crate::error::VmError;
-use crate::link::{Comm, Tag, Transport};
+use crate::link::{Comm, Steps, Tag, Transport};
 use crate::prg::{Prg, Seed};
 use crate::ring;
 use sf_isa::PartyId;
@@ -241,6 +241,171 @@ impl<T: Transport> Semi2k<T> {
     }
 }
 
+/// Boolean sharing and comparison: a value is XOR-shared when the parties' words XOR to it.
+impl<T: Transport> Semi2k<T> {
+    /// Opens XOR-shared words to every party: one round.
+    pub async fn open_xor(&mut self, share: &[u128], tag: Tag) -> Result<Vec<u128>, VmError> {
+        for p in self.comm.others().collect::<Vec<_>>() {
+            self.comm.send_ring(p, tag, share)?;
+        }
+        let mut out = share.to_vec();
+        for p in self.comm.others().collect::<Vec<_>>() {
+            let theirs = self.comm.recv_ring(p, tag, share.len()).await?;
+            for (o, t) in out.iter_mut().zip(theirs) {
+                *o ^= t;
+            }
+        }
+        Ok(out)
+    }
+
+    /// A boolean Beaver triple (a, b, c = a & b) of `len` words from the TFP dealer.
+    fn and_triple(&mut self, len: usize) -> Result<[Vec<u128>; 3], VmError> {
+        let three = |v: Vec<Vec<u128>>| -> Result<[Vec<u128>; 3], VmError> { v.try_into().map_err(|_| VmError::Internal("and triple".into())) };
+        if self.me() != 0 {
+            return three(self.draw(self.me() as usize, &[len, len, len])?);
+        }
+        let mut own = self.draw(0, &[len, len])?;
+        let (b0, a0) = (own.pop().unwrap_or_default(), own.pop().unwrap_or_default());
+        let (mut a, mut b, mut c) = (a0.clone(), b0.clone(), vec![0u128; len]);
+        for i in 1..self.n() {
+            let [ai, bi, ci] = three(self.draw(i, &[len, len, len])?)?;
+            xor_assign(&mut a, &ai);
+            xor_assign(&mut b, &bi);
+            xor_assign(&mut c, &ci);
+        }
+        let c0 = a.iter().zip(&b).zip(&c).map(|((a, b), c)| (a & b) ^ c).collect();
+        Ok([a0, b0, c0])
+    }
+
+    /// Bitwise AND of XOR-shared words, `x[i] & y[i]`: one round.
+    pub async fn and(&mut self, x: &[u128], y: &[u128], tag: Tag) -> Result<Vec<u128>, VmError> {
+        let len = x.len();
+        let [a, b, c] = self.and_triple(len)?;
+        let mut ef: Vec<u128> = x.iter().zip(&a).map(|(x, a)| x ^ a).collect();
+        ef.extend(y.iter().zip(&b).map(|(y, b)| y ^ b));
+        let ef = self.open_xor(&ef, tag).await?;
+        let (e, f) = ef.split_at(len);
+        let first = self.me() == 0;
+        Ok((0..len).map(|i| {
+            let z = c[i] ^ (e[i] & b[i]) ^ (f[i] & a[i]);
+            if first { z ^ (e[i] & f[i]) } else { z }
+        }).collect())
+    }
+
+    /// XOR shares of the most significant bit of arithmetic shares `x` (0 or 1, in bit 0).
+    ///
+    /// Each party's arithmetic share is a number it alone knows: an XOR sharing where it holds
+    /// the word and the others hold zero. Carry-save adders fold the n numbers to two (one round
+    /// per layer), and a Kogge-Stone parallel-prefix adder finds the carry into bit 127 in 1 + 7
+    /// rounds; the MSB is the XOR of the two top bits and that carry.
+    pub async fn msb(&mut self, x: &[u128], steps: &mut Steps) -> Result<Vec<u128>, VmError> {
+        let len = x.len();
+        let me = self.me() as usize;
+        let mut operands: Vec<Vec<u128>> = (0..self.n()).map(|j| if j == me { x.to_vec() } else { vec![0; len] }).collect();
+        while operands.len() > 2 {
+            // One carry-save layer on every complete group of three, in one round.
+            let groups = operands.len() / 3;
+            let rest = operands.split_off(groups * 3);
+            let (mut lhs, mut rhs) = (Vec::with_capacity(2 * groups * len), Vec::with_capacity(2 * groups * len));
+            for g in operands.chunks(3) {
+                let ab: Vec<u128> = g[0].iter().zip(&g[1]).map(|(a, b)| a ^ b).collect();
+                lhs.extend_from_slice(&g[0]);
+                rhs.extend_from_slice(&g[1]);
+                lhs.extend_from_slice(&g[2]);
+                rhs.extend(ab);
+            }
+            let products = self.and(&lhs, &rhs, steps.tag()).await?;
+            let mut next = rest;
+            for (k, g) in operands.chunks(3).enumerate() {
+                let ab_and = &products[2 * k * len..(2 * k + 1) * len];
+                let c_and = &products[(2 * k + 1) * len..(2 * k + 2) * len];
+                let sum = (0..len).map(|i| g[0][i] ^ g[1][i] ^ g[2][i]).collect();
+                let carry = (0..len).map(|i| (ab_and[i] ^ c_and[i]) << 1).collect();
+                next.push(sum);
+                next.push(carry);
+            }
+            operands = next;
+        }
+        let (p, q) = (&operands[0], &operands[1]);
+        let mut t: Vec<u128> = p.iter().zip(q).map(|(a, b)| a ^ b).collect();
+        let top: Vec<u128> = t.iter().map(|v| v >> 127).collect();
+        let mut g = self.and(p, q, steps.tag()).await?;
+        let mut shift = 1;
+        while shift < 128 {
+            let shifted: Vec<u128> = g.iter().map(|v| v << shift).collect();
+            if shift < 64 {
+                let t_shifted: Vec<u128> = t.iter().map(|v| v << shift).collect();
+                let mut lhs = t.clone();
+                lhs.extend_from_slice(&t);
+                let mut rhs = shifted;
+                rhs.extend(t_shifted);
+                let both = self.and(&lhs, &rhs, steps.tag()).await?;
+                let (gt, tt) = both.split_at(len);
+                for i in 0..len {
+                    g[i] ^= gt[i];
+                }
+                t = tt.to_vec();
+            } else {
+                let gt = self.and(&t, &shifted, steps.tag()).await?;
+                for i in 0..len {
+                    g[i] ^= gt[i];
+                }
+            }
+            shift <<= 1;
+        }
+        Ok((0..len).map(|i| (top[i] ^ (g[i] >> 126)) & 1).collect())
+    }
+
+    /// Arithmetic shares of XOR-shared bits (in bit 0): one round with a dealer's random bit
+    /// held both ways.
+    pub async fn b2a(&mut self, bits: &[u128], tag: Tag) -> Result<Vec<u128>, VmError> {
+        let len = bits.len();
+        let [rb, ra] = self.bit_pair(len)?;
+        let masked: Vec<u128> = bits.iter().zip(&rb).map(|(b, r)| (b ^ r) & 1).collect();
+        let c = self.open_xor(&masked, tag).await?;
+        let first = self.me() == 0;
+        Ok((0..len).map(|i| {
+            let c = c[i] & 1;
+            let v = if c == 1 { ra[i].wrapping_neg() } else { ra[i] };
+            if first { v.wrapping_add(c) } else { v }
+        }).collect())
+    }
+
+    /// Shares of a random bit, XOR-shared (in bit 0) and arithmetically shared, from the dealer.
+    fn bit_pair(&mut self, len: usize) -> Result<[Vec<u128>; 2], VmError> {
+        let two = |v: Vec<Vec<u128>>| -> Result<[Vec<u128>; 2], VmError> { v.try_into().map_err(|_| VmError::Internal("bit pair".into())) };
+        let low = |mut v: Vec<u128>| {
+            v.iter_mut().for_each(|x| *x &= 1);
+            v
+        };
+        if self.me() != 0 {
+            let [b, a] = two(self.draw(self.me() as usize, &[len, len])?)?;
+            return Ok([low(b), a]);
+        }
+        let b0 = low(self.draw(0, &[len])?.remove(0));
+        let (mut bit, mut others) = (b0.clone(), vec![0u128; len]);
+        for i in 1..self.n() {
+            let [bi, ai] = two(self.draw(i, &[len, len])?)?;
+            xor_assign(&mut bit, &low(bi));
+            add_assign(&mut others, &ai);
+        }
+        let a0 = bit.iter().zip(&others).map(|(b, o)| b.wrapping_sub(*o)).collect();
+        Ok([b0, a0])
+    }
+
+    /// Arithmetic shares (0 or 1) of `x < 0`, for each element: the MSB, converted.
+    pub async fn is_negative(&mut self, x: &[u128], steps: &mut Steps) -> Result<Vec<u128>, VmError> {
+        let bits = self.msb(x, steps).await?;
+        self.b2a(&bits, steps.tag()).await
+    }
+}
+
+fn xor_assign(a: &mut [u128], b: &[u128]) {
+    for (x, y) in a.iter_mut().zip(b) {
+        *x ^= *y;
+    }
+}
+
 fn add_assign(a: &mut [u128], b: &[u128]) {
     for (x, y) in a.iter_mut().zip(b) {
         *x = x.wrapping_add(*y);
@@ -393,6 +558,42 @@ mod tests {
                     assert!((got - want).abs() <= 1e-9 * want.abs().max(1.0), "{parties} parties [{i},{j}]: {got} vs {want}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn sign_of_shared_values_matches_plaintext() {
+        for n in [2, 3, 5] {
+            let mut v = values(300, 9, 1e6);
+            v.extend([0.0, -0.0, 2f64.powi(-40), -(2f64.powi(-40)), 1e12, -1e12]);
+            let out = simulate(n, |mut p| {
+                futures::executor::block_on(async {
+                    let (xs, _) = share_two(&mut p, &v, &[]).await;
+                    let mut steps = Steps::new(1, 0);
+                    let neg = p.is_negative(&xs, &mut steps).await.expect("msb");
+                    p.open(&neg, Tag::new(2, 0)).await.expect("open")
+                })
+            });
+            for (i, &x) in v.iter().enumerate() {
+                let want = u128::from(encode_fix(x, F).expect("encodable") as i128 <= -1);
+                assert_eq!(out[0][i], want, "{n} parties: sign of {x}");
+            }
+        }
+    }
+
+    #[test]
+    fn and_of_xor_shares() {
+        for n in [2, 3, 5] {
+            let out = simulate(n, |mut p| {
+                futures::executor::block_on(async {
+                    // Party 0 holds x, party 1 holds y, as XOR shares with zeros elsewhere.
+                    let x = if p.me() == 0 { vec![0b1100u128, u128::MAX] } else { vec![0, 0] };
+                    let y = if p.me() == 1 { vec![0b1010u128, 1 << 100] } else { vec![0, 0] };
+                    let z = p.and(&x, &y, Tag::new(1, 0)).await.expect("and");
+                    p.open_xor(&z, Tag::new(2, 0)).await.expect("open")
+                })
+            });
+            assert_eq!(out[0], vec![0b1000, 1 << 100], "{n} parties");
         }
     }
 

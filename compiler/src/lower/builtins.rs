@@ -300,7 +300,15 @@ impl Lower {
     }
 
     fn reduce(&mut self, callee: &str, args: &[Arg], span: Span) -> Val {
-        let usage = format!("{callee}(x, axis: 0)");
+        // max(a, b) and min(a, b): elementwise, a select on a comparison.
+        if matches!(callee, "max" | "min") && args.len() == 2 && args.iter().all(|a| a.name.is_none()) {
+            let (a, b) = (self.expr(&args[0].value), self.expr(&args[1].value));
+            let (a, b) = (a?, b?);
+            let op = if callee == "max" { BinOp::Gt } else { BinOp::Lt };
+            let c = self.compare(op, a, b, span)?;
+            return self.select(Some(c), Some(a), Some(b), span, span);
+        }
+        let usage = format!("{callee}(x, axis: 0)` or `{callee}(a, b)");
         let x = self.positional(callee, args, span, 1, &["axis", "keepdims"], &usage)?;
         let v = self.expr(x[0])?;
         let ty = self.ty(v).clone();
