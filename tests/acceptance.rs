@@ -18,14 +18,22 @@ fn run_case(case: &Path, mode: &str) {
     assert!(out.status.success() && stdout.contains("PASS"), "{} [{mode}] failed:\n{stdout}\n{}", case.display(), stderr(&out));
 }
 
+/// Every shared case whose protocols exist runs in sim and debug mode; `psi` waits for the PSI
+/// protocol (it type-checks already, see below).
+const RUNNABLE: &[&str] = &["linear", "arith", "lr", "mlp", "stats"];
+
 #[test]
-fn linear_in_sim_mode() {
-    run_case(&acceptance_dir().join("linear"), "sim");
+fn shared_cases_in_sim_mode() {
+    for case in RUNNABLE {
+        run_case(&acceptance_dir().join(case), "sim");
+    }
 }
 
 #[test]
-fn linear_in_debug_mode() {
-    run_case(&acceptance_dir().join("linear"), "debug");
+fn shared_cases_in_debug_mode() {
+    for case in RUNNABLE {
+        run_case(&acceptance_dir().join(case), "debug");
+    }
 }
 
 #[test]

@@ -449,7 +449,21 @@ impl<T: Transport> Machine<T> {
                             let out = flat(&share).iter().zip(prod).map(|(x, p)| x.wrapping_sub(p.wrapping_mul(2))).collect();
                             Value::Shared { share: to_array(out, share.shape())?, dtype }
                         }
-                        _ => return Err(not_yet(&format!("`{}` of a secret", op.name()))),
+                        _ => {
+                            let x = flat(&share);
+                            let mut steps = Steps::new(seq, self.iter_key);
+                            let out = match op {
+                                UnaryOp::Exp => self.proto.exp(&x, &mut steps).await?,
+                                UnaryOp::Log => self.proto.log(&x, &mut steps).await?,
+                                UnaryOp::Sqrt => self.proto.sqrt(&x, &mut steps).await?,
+                                UnaryOp::Rsqrt => self.proto.rsqrt(&x, &mut steps).await?,
+                                UnaryOp::Reciprocal => self.proto.reciprocal(&x, &mut steps).await?,
+                                UnaryOp::Tanh => self.proto.tanh(&x, &mut steps).await?,
+                                UnaryOp::Sigmoid => self.proto.sigmoid(&x, &mut steps).await?,
+                                _ => return Err(not_yet(&format!("`{}` of a secret", op.name()))),
+                            };
+                            Value::Shared { share: to_array(out, share.shape())?, dtype }
+                        }
                     },
                 }
             }
@@ -710,7 +724,16 @@ impl<T: Transport> Machine<T> {
                 let reciprocal = plain::unary(UnaryOp::Reciprocal, &plain::cast_to_fix(&p))?;
                 value::zip_with(&share, &self.encode(&reciprocal)?, u128::wrapping_mul)?
             }
-            (BinOp::Div, _, _) => return Err(not_yet("division by a secret")),
+            // a / b = a * (1 / b), the reciprocal by Newton's method.
+            (BinOp::Div, a, b) => {
+                let (x, y) = (self.as_share(&a)?, self.as_share(&b)?);
+                let shape = value::broadcast_shape(x.shape(), y.shape())?;
+                let (x, y) = (flat(&value::broadcast_to(&x, &shape)?), flat(&value::broadcast_to(&y, &shape)?));
+                let mut steps = Steps::new(seq, self.iter_key);
+                let r = self.proto.reciprocal(&y, &mut steps).await?;
+                let q = self.proto.mul_fix(&x, &r, &mut steps).await?;
+                return Ok(Value::Shared { share: to_array(q, &shape)?, dtype });
+            }
             (BinOp::MatMul, Value::Shared { share, .. }, Value::Plain(p)) => value::matmul_with(&share, &self.encode(&p)?, ring::matmul)?,
             (BinOp::MatMul, Value::Plain(p), Value::Shared { share, .. }) => value::matmul_with(&self.encode(&p)?, &share, ring::matmul)?,
             (BinOp::MatMul, Value::Shared { share: x, .. }, Value::Shared { share: y, .. }) => {

@@ -9,6 +9,7 @@ pub mod error;
 pub mod interp;
 pub mod io;
 pub mod link;
+pub mod nonlinear;
 pub mod plain;
 pub mod prg;
 pub mod ring;
@@ -16,3 +17,6 @@ pub mod run;
 pub mod semi2k;
 pub mod shape_ops;
 pub mod value;
+
+#[cfg(test)]
+mod testing;

@@ -421,29 +421,8 @@ fn sub_assign(a: &mut [u128], b: &[u128]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::link::MemTransport;
     use crate::ring::{decode_fix, decode_int, encode_fix, encode_int};
-
-    const F: u32 = 40;
-
-    /// Runs `f` as every one of `n` parties, each on its own thread, and returns their results.
-    fn simulate<R: Send>(n: usize, f: impl Fn(Semi2k<MemTransport>) -> R + Sync) -> Vec<R> {
-        let names: Vec<String> = (0..n).map(|i| format!("p{i}")).collect();
-        let seeds = deal_seeds(n).expect("seeds");
-        std::thread::scope(|s| {
-            let handles: Vec<_> = MemTransport::mesh(n)
-                .into_iter()
-                .zip(seeds)
-                .enumerate()
-                .map(|(i, (t, seeds))| {
-                    let proto = Semi2k::new(Comm::new(t, i as u16, names.clone()), seeds, F);
-                    let f = &f;
-                    s.spawn(move || f(proto))
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().expect("party thread")).collect()
-        })
-    }
+    use crate::testing::{simulate, F};
 
     /// Deterministic test inputs, including the edges: zero, negatives, large magnitudes.
     fn values(len: usize, salt: u64, scale: f64) -> Vec<f64> {

@@ -1,0 +1,260 @@
+//! Nonlinear functions on shares, built from SEMI2K's products, truncation and comparisons.
+//!
+//! The common tool is normalization: one batched comparison of x against the powers of two
+//! 2^j, j in [`LOW`, `HIGH`], gives a one-hot bucket o_j = [2^j <= x < 2^(j+1)], as arithmetic
+//! shares of 0 or 1. Any public function of the bucket, sum_j o_j c_j, then costs nothing more:
+//! a starting point for Newton's method within a factor 4/3, or log2 of x's magnitude.
+//!
+//! Algorithms and error bounds (f = 40 fraction bits), stated in spec/protocol.md:
+//! - reciprocal: Newton y <- y (2 - x y) from y0 = (2/3) 2^-j on |x|, sign restored; 6 steps
+//!   take the relative error from 1/3 to below 2^-38. Domain 2^LOW <= |x| < 2^(HIGH+1).
+//! - rsqrt: Newton y <- y (3 - x y^2) / 2 from y0 = sqrt(2/3) 2^(-j/2); 6 steps. sqrt = x rsqrt(x).
+//! - exp: a degree-7 Taylor polynomial of x / 2^8, squared 8 times; relative error about
+//!   256 * 2^-40 from the fixed point; defined while the result stays below about 2^43.
+//! - log: x = m 2^j with m in [1, 2); log m = 2 atanh(u), u = (m - 1)/(m + 1) <= 1/3, 9 terms.
+//! - sigmoid and tanh: from e = exp(-|x|), so that 1 + e lies in [1, 2] and its reciprocal
+//!   needs no normalization; the sign of x picks s or 1 - s.
+
+use crate::error::VmError;
+use crate::link::{Steps, Transport};
+use crate::ring::encode_fix;
+use crate::semi2k::Semi2k;
+
+/// The powers of two that normalization tells apart.
+pub const LOW: i32 = -20;
+pub const HIGH: i32 = 40;
+const NEWTON_STEPS: usize = 6;
+
+/// Fixed-point helpers on flat share vectors.
+impl<T: Transport> Semi2k<T> {
+    fn enc(&self, v: f64) -> u128 {
+        encode_fix(v, self.frac_bits).unwrap_or(0)
+    }
+
+    /// x * y for fixed-point shares: a Beaver product and a truncation.
+    pub async fn mul_fix(&mut self, x: &[u128], y: &[u128], steps: &mut Steps) -> Result<Vec<u128>, VmError> {
+        let z = self.mul(x, y, steps.tag()).await?;
+        self.truncate(&z, steps.tag()).await
+    }
+
+    /// x * c for a public real c.
+    pub async fn scale_fix(&mut self, x: &[u128], c: f64, steps: &mut Steps) -> Result<Vec<u128>, VmError> {
+        let k = self.enc(c);
+        let z: Vec<u128> = x.iter().map(|v| v.wrapping_mul(k)).collect();
+        self.truncate(&z, steps.tag()).await
+    }
+
+    /// x + c for a public real c (party 0 adds it).
+    pub fn add_public(&self, x: &[u128], c: f64) -> Vec<u128> {
+        let k = self.enc(c);
+        let first = self.me() == 0;
+        x.iter().map(|v| if first { v.wrapping_add(k) } else { *v }).collect()
+    }
+
+    /// Arithmetic 0/1 shares times a public fixed-point constant, summed over the bucket: local.
+    fn weigh(&self, onehot: &[Vec<u128>], weight: impl Fn(i32) -> f64, len: usize) -> Vec<u128> {
+        let mut out = vec![0u128; len];
+        for (k, o) in onehot.iter().enumerate() {
+            let w = self.enc(weight(LOW + k as i32));
+            for (acc, b) in out.iter_mut().zip(o) {
+                *acc = acc.wrapping_add(b.wrapping_mul(w));
+            }
+        }
+        out
+    }
+
+    /// The bucket of each element: o_j = [2^j <= x < 2^(j+1)] for j in LOW..=HIGH.
+    pub async fn normalize(&mut self, x: &[u128], steps: &mut Steps) -> Result<Vec<Vec<u128>>, VmError> {
+        let len = x.len();
+        let count = (HIGH - LOW + 1) as usize;
+        let mut diffs = Vec::with_capacity(len * count);
+        for j in LOW..=HIGH {
+            diffs.extend(self.add_public(x, -(2f64.powi(j))));
+        }
+        // below_j = [x < 2^j]; at_least_j = 1 - below_j.
+        let below = self.is_negative(&diffs, steps).await?;
+        let first = self.me() == 0;
+        let at_least = |k: usize, i: usize| -> u128 {
+            let b = below[k * len + i];
+            if first { 1u128.wrapping_sub(b) } else { b.wrapping_neg() }
+        };
+        Ok((0..count)
+            .map(|k| (0..len).map(|i| if k + 1 < count { at_least(k, i).wrapping_sub(at_least(k + 1, i)) } else { at_least(k, i) }).collect())
+            .collect())
+    }
+
+    /// Arithmetic 0/1 shares of [x < 0], and |x|.
+    async fn sign_abs(&mut self, x: &[u128], steps: &mut Steps) -> Result<(Vec<u128>, Vec<u128>), VmError> {
+        let neg = self.is_negative(x, steps).await?;
+        let prod = self.mul(&neg, x, steps.tag()).await?;
+        let abs = x.iter().zip(&prod).map(|(v, p)| v.wrapping_sub(p.wrapping_mul(2))).collect();
+        Ok((neg, abs))
+    }
+
+    /// Restores a sign: v where the bit is 0, -v where it is 1.
+    async fn apply_sign(&mut self, neg: &[u128], v: &[u128], steps: &mut Steps) -> Result<Vec<u128>, VmError> {
+        let prod = self.mul(neg, v, steps.tag()).await?;
+        Ok(v.iter().zip(&prod).map(|(v, p)| v.wrapping_sub(p.wrapping_mul(2))).collect())
+    }
+
+    /// Newton's method for 1/a on positive a, from y0.
+    async fn newton_reciprocal(&mut self, a: &[u128], mut y: Vec<u128>, iterations: usize, steps: &mut Steps) -> Result<Vec<u128>, VmError> {
+        for _ in 0..iterations {
+            let ay = self.mul_fix(a, &y, steps).await?;
+            let two_minus: Vec<u128> = self.add_public(&ay.iter().map(|v| v.wrapping_neg()).collect::<Vec<_>>(), 2.0);
+            y = self.mul_fix(&y, &two_minus, steps).await?;
+        }
+        Ok(y)
+    }
+
+    pub async fn reciprocal(&mut self, x: &[u128], steps: &mut Steps) -> Result<Vec<u128>, VmError> {
+        let (neg, a) = self.sign_abs(x, steps).await?;
+        let onehot = self.normalize(&a, steps).await?;
+        let y0 = self.weigh(&onehot, |j| (2.0 / 3.0) * 2f64.powi(-j), a.len());
+        let y = self.newton_reciprocal(&a, y0, NEWTON_STEPS, steps).await?;
+        self.apply_sign(&neg, &y, steps).await
+    }
+
+    pub async fn rsqrt(&mut self, x: &[u128], steps: &mut Steps) -> Result<Vec<u128>, VmError> {
+        let onehot = self.normalize(x, steps).await?;
+        let mut y = self.weigh(&onehot, |j| (2.0f64 / 3.0).sqrt() * 2f64.powf(-j as f64 / 2.0), x.len());
+        for _ in 0..NEWTON_STEPS {
+            let y2 = self.mul_fix(&y, &y, steps).await?;
+            let xy2 = self.mul_fix(x, &y2, steps).await?;
+            let three_minus = self.add_public(&xy2.iter().map(|v| v.wrapping_neg()).collect::<Vec<_>>(), 3.0);
+            let half = self.scale_fix(&three_minus, 0.5, steps).await?;
+            y = self.mul_fix(&y, &half, steps).await?;
+        }
+        Ok(y)
+    }
+
+    pub async fn sqrt(&mut self, x: &[u128], steps: &mut Steps) -> Result<Vec<u128>, VmError> {
+        let r = self.rsqrt(x, steps).await?;
+        self.mul_fix(x, &r, steps).await
+    }
+
+    pub async fn exp(&mut self, x: &[u128], steps: &mut Steps) -> Result<Vec<u128>, VmError> {
+        const SQUARINGS: i32 = 8;
+        let z = self.scale_fix(x, 2f64.powi(-SQUARINGS), steps).await?;
+        // Horner: 1 + z (1 + z/2 (1 + z/3 (... (1 + z/7)))).
+        let mut acc = self.add_public(&vec![0; x.len()], 1.0);
+        for k in (1..=7).rev() {
+            let zk = self.scale_fix(&z, 1.0 / k as f64, steps).await?;
+            let t = self.mul_fix(&zk, &acc, steps).await?;
+            acc = self.add_public(&t, 1.0);
+        }
+        for _ in 0..SQUARINGS {
+            acc = self.mul_fix(&acc, &acc, steps).await?;
+        }
+        Ok(acc)
+    }
+
+    pub async fn log(&mut self, x: &[u128], steps: &mut Steps) -> Result<Vec<u128>, VmError> {
+        let len = x.len();
+        let onehot = self.normalize(x, steps).await?;
+        let scale = self.weigh(&onehot, |j| 2f64.powi(-j), len);
+        let m = self.mul_fix(x, &scale, steps).await?;
+        let m_plus = self.add_public(&m, 1.0);
+        let r = self.newton_reciprocal(&m_plus, self.add_public(&vec![0; len], 0.4), 5, steps).await?;
+        let m_minus = self.add_public(&m, -1.0);
+        let u = self.mul_fix(&m_minus, &r, steps).await?;
+        let w = self.mul_fix(&u, &u, steps).await?;
+        // 2 u (1 + w/3 + w^2/5 + ... + w^8/17), by Horner in w.
+        let mut acc = self.add_public(&vec![0; len], 2.0 / 17.0);
+        for k in (0..8).rev() {
+            let t = self.mul_fix(&w, &acc, steps).await?;
+            acc = self.add_public(&t, 2.0 / (2 * k + 1) as f64);
+        }
+        let series = self.mul_fix(&u, &acc, steps).await?;
+        let exponent = self.weigh(&onehot, |j| j as f64 * std::f64::consts::LN_2, len);
+        Ok(series.iter().zip(&exponent).map(|(a, b)| a.wrapping_add(*b)).collect())
+    }
+
+    /// 1 / (1 + exp(-x)), through e = exp(-|x|) in (0, 1].
+    pub async fn sigmoid(&mut self, x: &[u128], steps: &mut Steps) -> Result<Vec<u128>, VmError> {
+        let (neg, a) = self.sign_abs(x, steps).await?;
+        let minus_a: Vec<u128> = a.iter().map(|v| v.wrapping_neg()).collect();
+        let e = self.exp(&minus_a, steps).await?;
+        let one_plus = self.add_public(&e, 1.0);
+        let len = x.len();
+        let s = self.newton_reciprocal(&one_plus, self.add_public(&vec![0; len], 2.0 / 3.0), NEWTON_STEPS, steps).await?;
+        // x >= 0: s; x < 0: 1 - s = s + neg (1 - 2 s).
+        let one_minus_2s = self.add_public(&s.iter().map(|v| v.wrapping_mul(2).wrapping_neg()).collect::<Vec<_>>(), 1.0);
+        let adj = self.mul(&neg, &one_minus_2s, steps.tag()).await?;
+        Ok(s.iter().zip(&adj).map(|(a, b)| a.wrapping_add(*b)).collect())
+    }
+
+    /// tanh x = 2 sigmoid(2x) - 1.
+    pub async fn tanh(&mut self, x: &[u128], steps: &mut Steps) -> Result<Vec<u128>, VmError> {
+        let two_x: Vec<u128> = x.iter().map(|v| v.wrapping_mul(2)).collect();
+        let s = self.sigmoid(&two_x, steps).await?;
+        Ok(self.add_public(&s.iter().map(|v| v.wrapping_mul(2)).collect::<Vec<_>>(), -1.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::link::{MemTransport, Steps, Tag};
+    use crate::ring::{decode_fix, encode_fix};
+    use crate::semi2k::Semi2k;
+    use crate::testing::{simulate, F};
+
+    type Kernel = dyn Fn(&mut Semi2k<MemTransport>, Vec<u128>, &mut Steps) -> Vec<u128> + Sync;
+
+    /// Shares `xs` from party 0 among `n` parties, runs `f`, and opens the result.
+    fn run(n: usize, xs: &[f64], f: &Kernel) -> Vec<f64> {
+        let out = simulate(n, |mut p| {
+            let enc: Vec<u128> = xs.iter().map(|&v| encode_fix(v, F).expect("encodable")).collect();
+            let share = if p.me() == 0 { p.share_own(&enc).expect("share") } else { p.share_recv(0, xs.len()).expect("share") };
+            let mut steps = Steps::new(7, 0);
+            let y = f(&mut p, share, &mut steps);
+            futures::executor::block_on(p.open(&y, Tag::new(99, 0))).expect("open")
+        });
+        out[0].iter().map(|&v| decode_fix(v, F)).collect()
+    }
+
+    /// Evenly spread points of [lo, hi], the ends included.
+    fn grid(lo: f64, hi: f64, count: usize) -> Vec<f64> {
+        (0..count).map(|i| lo + (hi - lo) * i as f64 / (count - 1) as f64).collect()
+    }
+
+    /// Largest relative error where |reference| >= 1e-2, and largest absolute error.
+    fn errors(got: &[f64], xs: &[f64], f: fn(f64) -> f64) -> (f64, f64) {
+        let (mut rel, mut abs) = (0f64, 0f64);
+        for (&g, &x) in got.iter().zip(xs) {
+            let want = f(x);
+            abs = abs.max((g - want).abs());
+            if want.abs() >= 1e-2 {
+                rel = rel.max((g - want).abs() / want.abs());
+            }
+        }
+        (rel, abs)
+    }
+
+    macro_rules! kernel {
+        ($method:ident) => {
+            &|p: &mut Semi2k<MemTransport>, x: Vec<u128>, s: &mut Steps| futures::executor::block_on(p.$method(&x, s)).expect(stringify!($method))
+        };
+    }
+
+    #[test]
+    fn nonlinear_functions_meet_their_bounds_for_2_3_and_5_parties() {
+        let cases: Vec<(&str, &Kernel, Vec<f64>, fn(f64) -> f64, f64, f64)> = vec![
+            ("reciprocal", kernel!(reciprocal), [grid(0.1, 100.0, 400), grid(-100.0, -0.1, 100)].concat(), |x| 1.0 / x, 1e-4, f64::MAX),
+            ("exp", kernel!(exp), grid(-10.0, 10.0, 400), f64::exp, 1e-4, f64::MAX),
+            ("log", kernel!(log), grid(0.01, 100.0, 400), f64::ln, 1e-4, f64::MAX),
+            ("sqrt", kernel!(sqrt), grid(0.01, 100.0, 400), f64::sqrt, 1e-4, f64::MAX),
+            ("rsqrt", kernel!(rsqrt), grid(0.01, 100.0, 400), |x| 1.0 / x.sqrt(), 1e-4, f64::MAX),
+            ("sigmoid", kernel!(sigmoid), grid(-20.0, 20.0, 400), |x| 1.0 / (1.0 + (-x).exp()), f64::MAX, 1e-4),
+            ("tanh", kernel!(tanh), grid(-10.0, 10.0, 400), f64::tanh, f64::MAX, 1e-4),
+        ];
+        for n in [2, 3, 5] {
+            for (name, f, xs, reference, max_rel, max_abs) in &cases {
+                let got = run(n, xs, *f);
+                let (rel, abs) = errors(&got, xs, *reference);
+                eprintln!("{name} {n} parties: max relative error {rel:.2e} (where |ref| >= 1e-2), max absolute {abs:.2e}");
+                assert!(rel <= *max_rel && abs <= *max_abs, "{name}, {n} parties: relative error {rel:.3e}, absolute {abs:.3e}");
+            }
+        }
+    }
+}
