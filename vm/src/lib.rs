@@ -5,6 +5,7 @@
 //! -> [`ring`] (FM128 kernels) and [`link`] (messages, and the byte and round counters).
 #![forbid(unsafe_code)]
 
+pub mod cost;
 pub mod error;
 pub mod interp;
 pub mod io;

@@ -593,3 +593,60 @@ mod tests {
         }
     }
 }
+
+/// What a party receives during a run is masked: with the secrets held constant and highly
+/// structured, the received bytes still pass tests of uniformity.
+#[cfg(test)]
+mod leakage {
+    use crate::link::{Steps, Tag};
+    use crate::testing::simulate_recorded;
+
+    /// Chi-square statistic of the byte histogram, and the largest deviation of any of the 128
+    /// bit positions (of 16-byte words) from one half.
+    fn statistics(bytes: &[u8]) -> (f64, f64) {
+        let mut counts = [0u64; 256];
+        bytes.iter().for_each(|&b| counts[b as usize] += 1);
+        let expected = bytes.len() as f64 / 256.0;
+        let chi2 = counts.iter().map(|&c| (c as f64 - expected).powi(2) / expected).sum();
+        let words = bytes.len() / 16;
+        let mut worst = 0f64;
+        for bit in 0..128 {
+            let ones = (0..words).filter(|&w| bytes[w * 16 + bit / 8] >> (bit % 8) & 1 == 1).count();
+            worst = worst.max((ones as f64 / words as f64 - 0.5).abs());
+        }
+        (chi2, worst)
+    }
+
+    fn assert_uniform(what: &str, bytes: &[u8]) {
+        assert!(bytes.len() >= 16 * 4096, "{what}: only {} bytes received", bytes.len());
+        let (chi2, worst) = statistics(bytes);
+        // 255 degrees of freedom: the 1e-6 upper quantile is about 375. Each bit position over
+        // at least 4096 words: six standard deviations of a fair coin is 6 * 0.5 / 64 = 0.047.
+        assert!(chi2 < 375.0, "{what}: byte histogram chi-square {chi2:.1}");
+        assert!(worst < 0.047, "{what}: a bit position deviates from one half by {worst:.3}");
+    }
+
+    #[test]
+    fn messages_of_a_multiply_and_a_comparison_look_uniform() {
+        let len = 4096;
+        for parties in [2, 3] {
+            // A constant secret: 3.0 everywhere, whose encoding has long runs of zero bits.
+            let (_, received) = simulate_recorded(parties, |mut p| {
+                let constant = vec![3u128 << 40; len];
+                let x = if p.me() == 0 { p.share_own(&constant).expect("share") } else { p.share_recv(0, len).expect("share") };
+                futures::executor::block_on(p.mul(&x, &x, Tag::new(1, 0))).expect("mul");
+            });
+            for (i, r) in received.iter().enumerate() {
+                assert_uniform(&format!("multiply, party {i} of {parties}"), r);
+            }
+            let (_, received) = simulate_recorded(parties, |mut p| {
+                let constant = vec![3u128 << 40; len];
+                let x = if p.me() == 0 { p.share_own(&constant).expect("share") } else { p.share_recv(0, len).expect("share") };
+                futures::executor::block_on(p.msb(&x, &mut Steps::new(1, 0))).expect("msb");
+            });
+            for (i, r) in received.iter().enumerate() {
+                assert_uniform(&format!("comparison, party {i} of {parties}"), r);
+            }
+        }
+    }
+}

@@ -23,3 +23,48 @@ pub fn simulate<R: Send>(n: usize, f: impl Fn(Semi2k<MemTransport>) -> R + Sync)
         handles.into_iter().map(|h| h.join().expect("party thread")).collect()
     })
 }
+
+/// A transport that keeps a copy of every payload it receives, to inspect what a party sees.
+pub struct Recording {
+    pub inner: MemTransport,
+    pub received: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+impl crate::link::Transport for Recording {
+    fn send(&mut self, to: sf_isa::PartyId, message: crate::link::Message) -> Result<(), String> {
+        self.inner.send(to, message)
+    }
+
+    async fn recv(&mut self, from: sf_isa::PartyId) -> Result<crate::link::Message, String> {
+        let m = self.inner.recv(from).await?;
+        if let crate::link::Message::Data { payload, .. } = &m {
+            if let Ok(mut r) = self.received.lock() {
+                r.extend_from_slice(payload);
+            }
+        }
+        Ok(m)
+    }
+}
+
+/// Like [`simulate`], over recording transports; also returns what each party received.
+pub fn simulate_recorded<R: Send>(n: usize, f: impl Fn(Semi2k<Recording>) -> R + Sync) -> (Vec<R>, Vec<Vec<u8>>) {
+    let names: Vec<String> = (0..n).map(|i| format!("p{i}")).collect();
+    let seeds = deal_seeds(n).expect("seeds");
+    let logs: Vec<_> = (0..n).map(|_| std::sync::Arc::new(std::sync::Mutex::new(Vec::new()))).collect();
+    let results = std::thread::scope(|s| {
+        let handles: Vec<_> = MemTransport::mesh(n)
+            .into_iter()
+            .zip(seeds)
+            .enumerate()
+            .map(|(i, (t, seeds))| {
+                let transport = Recording { inner: t, received: logs[i].clone() };
+                let proto = Semi2k::new(Comm::new(transport, i as u16, names.clone()), seeds, F);
+                let f = &f;
+                s.spawn(move || f(proto))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("party thread")).collect()
+    });
+    let received = logs.iter().map(|l| l.lock().map(|v| v.clone()).unwrap_or_default()).collect();
+    (results, received)
+}

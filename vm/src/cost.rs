@@ -1,0 +1,135 @@
+//! The declared cost of each kernel: rounds, and bytes one party sends, as functions of the
+//! element count and the number of parties. The protocols are symmetric, so every party sends
+//! the same. spec/protocol.md's cost table states these formulas; a test checks them against
+//! what the link layer counts.
+
+use crate::nonlinear::{HIGH, LOW};
+use std::ops::Add;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Cost {
+    pub rounds: u64,
+    pub bytes_sent: u64,
+}
+
+impl Add for Cost {
+    type Output = Cost;
+    fn add(self, o: Cost) -> Cost {
+        Cost { rounds: self.rounds + o.rounds, bytes_sent: self.bytes_sent + o.bytes_sent }
+    }
+}
+
+const WORD: u64 = 16;
+
+/// Opening `words` ring elements to every other party: one round.
+pub fn open(words: u64, parties: u64) -> Cost {
+    Cost { rounds: 1, bytes_sent: WORD * words * (parties - 1) }
+}
+
+pub fn mul(len: u64, parties: u64) -> Cost {
+    open(2 * len, parties)
+}
+
+pub fn matmul(m: u64, k: u64, n: u64, parties: u64) -> Cost {
+    open(m * k + k * n, parties)
+}
+
+/// Local for two parties; one opening with a dealer pair for more.
+pub fn truncate(len: u64, parties: u64) -> Cost {
+    if parties == 2 {
+        Cost::default()
+    } else {
+        open(len, parties)
+    }
+}
+
+pub fn mul_fix(len: u64, parties: u64) -> Cost {
+    mul(len, parties) + truncate(len, parties)
+}
+
+/// A bitwise AND of `words` XOR-shared words.
+pub fn and(words: u64, parties: u64) -> Cost {
+    open(2 * words, parties)
+}
+
+/// Carry-save layers down to two operands, then a Kogge-Stone carry into bit 127.
+pub fn msb(len: u64, parties: u64) -> Cost {
+    let mut cost = Cost::default();
+    let mut operands = parties;
+    while operands > 2 {
+        let groups = operands / 3;
+        cost = cost + and(2 * groups * len, parties);
+        operands -= groups;
+    }
+    cost = cost + and(len, parties);
+    for shift in [1, 2, 4, 8, 16, 32, 64] {
+        cost = cost + and(if shift < 64 { 2 * len } else { len }, parties);
+    }
+    cost
+}
+
+pub fn is_negative(len: u64, parties: u64) -> Cost {
+    msb(len, parties) + open(len, parties)
+}
+
+/// `<`, `<=`, `>`, `>=` need one sign; `==` and `!=` two, in one batch.
+pub fn compare(len: u64, parties: u64, equality: bool) -> Cost {
+    is_negative(if equality { 2 * len } else { len }, parties)
+}
+
+pub fn normalize(len: u64, parties: u64) -> Cost {
+    is_negative((HIGH - LOW + 1) as u64 * len, parties)
+}
+
+pub fn reciprocal(len: u64, parties: u64) -> Cost {
+    let sign_abs = is_negative(len, parties) + mul(len, parties);
+    let newton = (0..6).fold(Cost::default(), |c, _| c + mul_fix(len, parties) + mul_fix(len, parties));
+    sign_abs + normalize(len, parties) + newton + mul(len, parties)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::link::{Steps, Tag, Traffic};
+    use crate::testing::simulate;
+
+    /// Runs `op` on shares of `len` random elements and returns every party's counted traffic.
+    fn measured(parties: usize, len: usize, op: impl Fn(&mut crate::semi2k::Semi2k<crate::link::MemTransport>, Vec<u128>, Vec<u128>) + Sync) -> Vec<Traffic> {
+        simulate(parties, |mut p| {
+            let x = if p.me() == 0 { p.share_own(&vec![3u128 << 40; len]).expect("share") } else { p.share_recv(0, len).expect("share") };
+            let y = if p.me() == 1 { p.share_own(&vec![5u128 << 40; len]).expect("share") } else { p.share_recv(1, len).expect("share") };
+            op(&mut p, x, y);
+            p.comm.traffic
+        })
+    }
+
+    fn check(what: &str, parties: usize, declared: Cost, counted: &[Traffic]) {
+        for t in counted {
+            assert_eq!((t.rounds, t.bytes_sent), (declared.rounds, declared.bytes_sent), "{what}, {parties} parties");
+        }
+    }
+
+    #[test]
+    fn counted_traffic_equals_declared_cost() {
+        let len = 37;
+        for parties in [2usize, 3, 5] {
+            let n = parties as u64;
+            let t = measured(parties, len, |p, x, y| {
+                futures::executor::block_on(p.mul(&x, &y, Tag::new(1, 0))).expect("mul");
+            });
+            check("mul", parties, mul(len as u64, n), &t);
+            let t = measured(parties, 12, |p, x, y| {
+                futures::executor::block_on(p.matmul(&x, &y[..12], (3, 4, 3), Tag::new(1, 0))).expect("matmul");
+            });
+            check("matmul", parties, matmul(3, 4, 3, n), &t);
+            let t = measured(parties, len, |p, x, _| {
+                futures::executor::block_on(p.is_negative(&x, &mut Steps::new(1, 0))).expect("compare");
+            });
+            check("comparison", parties, compare(len as u64, n, false), &t);
+            let t = measured(parties, len, |p, x, _| {
+                futures::executor::block_on(p.reciprocal(&x, &mut Steps::new(1, 0))).expect("reciprocal");
+            });
+            check("reciprocal", parties, reciprocal(len as u64, n), &t);
+        }
+    }
+}
