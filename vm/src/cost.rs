@@ -3,7 +3,6 @@
 //! the same. spec/protocol.md's cost table states these formulas; a test checks them against
 //! what the link layer counts.
 
-use crate::nonlinear::{HIGH, LOW};
 use std::ops::Add;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -77,8 +76,10 @@ pub fn compare(len: u64, parties: u64, equality: bool) -> Cost {
     is_negative(if equality { 2 * len } else { len }, parties)
 }
 
+/// A2B (the cost of an msb), filling down (7 ANDs), and one opening of the masked words.
 pub fn normalize(len: u64, parties: u64) -> Cost {
-    is_negative((HIGH - LOW + 1) as u64 * len, parties)
+    let fill = [1, 2, 4, 8, 16, 32, 64].iter().fold(Cost::default(), |c, _| c + and(len, parties));
+    msb(len, parties) + fill + open(len, parties)
 }
 
 pub fn reciprocal(len: u64, parties: u64) -> Cost {

@@ -63,24 +63,22 @@ impl<T: Transport> Semi2k<T> {
         out
     }
 
-    /// The bucket of each element: o_j = [2^j <= x < 2^(j+1)] for j in LOW..=HIGH.
+    /// The bucket of each element: o_j = [2^j <= x < 2^(j+1)] for j in LOW..=HIGH, for x >= 0.
+    /// A2B gives x's bits; filling down from the highest set bit and keeping the edge isolates
+    /// it; one opening turns the bits of the window into arithmetic 0/1 shares.
     pub async fn normalize(&mut self, x: &[u128], steps: &mut Steps) -> Result<Vec<Vec<u128>>, VmError> {
-        let len = x.len();
-        let count = (HIGH - LOW + 1) as usize;
-        let mut diffs = Vec::with_capacity(len * count);
-        for j in LOW..=HIGH {
-            diffs.extend(self.add_public(x, -(2f64.powi(j))));
-        }
-        // below_j = [x < 2^j]; at_least_j = 1 - below_j.
-        let below = self.is_negative(&diffs, steps).await?;
-        let first = self.me() == 0;
-        let at_least = |k: usize, i: usize| -> u128 {
-            let b = below[k * len + i];
-            if first { 1u128.wrapping_sub(b) } else { b.wrapping_neg() }
-        };
-        Ok((0..count)
-            .map(|k| (0..len).map(|i| if k + 1 < count { at_least(k, i).wrapping_sub(at_least(k + 1, i)) } else { at_least(k, i) }).collect())
-            .collect())
+        let bits = self.a2b(x, steps).await?;
+        let filled = self.fill_down(&bits, steps).await?;
+        let leading: Vec<u128> = filled.iter().map(|y| y ^ (y >> 1)).collect();
+        let f = self.frac_bits as i32;
+        let (lo, hi) = ((f + LOW).max(0) as u32, (f + HIGH).min(126) as u32);
+        let onehot = self.b2a_bits(&leading, lo, hi, steps.tag()).await?;
+        // Buckets outside the ring's window (fraction bits below 20) stay empty.
+        let missing_low = (lo as i32 - (f + LOW)) as usize;
+        let mut out: Vec<Vec<u128>> = (0..missing_low).map(|_| vec![0; x.len()]).collect();
+        out.extend(onehot);
+        out.resize((HIGH - LOW + 1) as usize, vec![0; x.len()]);
+        Ok(out)
     }
 
     /// Arithmetic 0/1 shares of [x < 0], and |x|.

@@ -293,12 +293,16 @@ impl<T: Transport> Semi2k<T> {
     }
 
     /// XOR shares of the most significant bit of arithmetic shares `x` (0 or 1, in bit 0).
+    pub async fn msb(&mut self, x: &[u128], steps: &mut Steps) -> Result<Vec<u128>, VmError> {
+        Ok(self.a2b(x, steps).await?.into_iter().map(|v| v >> 127).collect())
+    }
+
+    /// A2B: XOR shares of every bit of the value whose arithmetic shares are `x`.
     ///
     /// Each party's arithmetic share is a number it alone knows: an XOR sharing where it holds
     /// the word and the others hold zero. Carry-save adders fold the n numbers to two (one round
-    /// per layer), and a Kogge-Stone parallel-prefix adder finds the carry into bit 127 in 1 + 7
-    /// rounds; the MSB is the XOR of the two top bits and that carry.
-    pub async fn msb(&mut self, x: &[u128], steps: &mut Steps) -> Result<Vec<u128>, VmError> {
+    /// per layer), and a Kogge-Stone parallel-prefix adder adds those two in 1 + 7 rounds.
+    pub async fn a2b(&mut self, x: &[u128], steps: &mut Steps) -> Result<Vec<u128>, VmError> {
         let len = x.len();
         let me = self.me() as usize;
         let mut operands: Vec<Vec<u128>> = (0..self.n()).map(|j| if j == me { x.to_vec() } else { vec![0; len] }).collect();
@@ -308,52 +312,102 @@ impl<T: Transport> Semi2k<T> {
             let rest = operands.split_off(groups * 3);
             let (mut lhs, mut rhs) = (Vec::with_capacity(2 * groups * len), Vec::with_capacity(2 * groups * len));
             for g in operands.chunks(3) {
-                let ab: Vec<u128> = g[0].iter().zip(&g[1]).map(|(a, b)| a ^ b).collect();
                 lhs.extend_from_slice(&g[0]);
                 rhs.extend_from_slice(&g[1]);
                 lhs.extend_from_slice(&g[2]);
-                rhs.extend(ab);
+                rhs.extend(g[0].iter().zip(&g[1]).map(|(a, b)| a ^ b));
             }
             let products = self.and(&lhs, &rhs, steps.tag()).await?;
             let mut next = rest;
             for (k, g) in operands.chunks(3).enumerate() {
                 let ab_and = &products[2 * k * len..(2 * k + 1) * len];
                 let c_and = &products[(2 * k + 1) * len..(2 * k + 2) * len];
-                let sum = (0..len).map(|i| g[0][i] ^ g[1][i] ^ g[2][i]).collect();
-                let carry = (0..len).map(|i| (ab_and[i] ^ c_and[i]) << 1).collect();
-                next.push(sum);
-                next.push(carry);
+                next.push((0..len).map(|i| g[0][i] ^ g[1][i] ^ g[2][i]).collect());
+                next.push((0..len).map(|i| (ab_and[i] ^ c_and[i]) << 1).collect());
             }
             operands = next;
         }
         let (p, q) = (&operands[0], &operands[1]);
-        let mut t: Vec<u128> = p.iter().zip(q).map(|(a, b)| a ^ b).collect();
-        let top: Vec<u128> = t.iter().map(|v| v >> 127).collect();
+        let sum: Vec<u128> = p.iter().zip(q).map(|(a, b)| a ^ b).collect();
+        let mut t = sum.clone();
         let mut g = self.and(p, q, steps.tag()).await?;
         let mut shift = 1;
         while shift < 128 {
             let shifted: Vec<u128> = g.iter().map(|v| v << shift).collect();
             if shift < 64 {
-                let t_shifted: Vec<u128> = t.iter().map(|v| v << shift).collect();
                 let mut lhs = t.clone();
                 lhs.extend_from_slice(&t);
                 let mut rhs = shifted;
-                rhs.extend(t_shifted);
+                rhs.extend(t.iter().map(|v| v << shift));
                 let both = self.and(&lhs, &rhs, steps.tag()).await?;
                 let (gt, tt) = both.split_at(len);
-                for i in 0..len {
-                    g[i] ^= gt[i];
-                }
+                g.iter_mut().zip(gt).for_each(|(g, v)| *g ^= v);
                 t = tt.to_vec();
             } else {
                 let gt = self.and(&t, &shifted, steps.tag()).await?;
-                for i in 0..len {
-                    g[i] ^= gt[i];
-                }
+                g.iter_mut().zip(gt).for_each(|(g, v)| *g ^= v);
             }
             shift <<= 1;
         }
-        Ok((0..len).map(|i| (top[i] ^ (g[i] >> 126)) & 1).collect())
+        // g holds the carry out of every bit; the sum is p xor q xor the carries moved up.
+        Ok(sum.iter().zip(&g).map(|(s, c)| s ^ (c << 1)).collect())
+    }
+
+    /// For XOR-shared words, the word with every bit below the highest set bit set too:
+    /// w | w >> 1 | w >> 2 | ..., in 7 rounds (a | b = a ^ b ^ (a & b)).
+    pub async fn fill_down(&mut self, w: &[u128], steps: &mut Steps) -> Result<Vec<u128>, VmError> {
+        let mut y = w.to_vec();
+        for shift in [1, 2, 4, 8, 16, 32, 64] {
+            let shifted: Vec<u128> = y.iter().map(|v| v >> shift).collect();
+            let both = self.and(&y, &shifted, steps.tag()).await?;
+            y = y.iter().zip(&shifted).zip(&both).map(|((a, b), ab)| a ^ b ^ ab).collect();
+        }
+        Ok(y)
+    }
+
+    /// Arithmetic 0/1 shares of bits `lo..=hi` of XOR-shared words, one vector per bit: one
+    /// opening of the words masked by a dealer word whose bits the dealer also shares
+    /// arithmetically.
+    pub async fn b2a_bits(&mut self, w: &[u128], lo: u32, hi: u32, tag: Tag) -> Result<Vec<Vec<u128>>, VmError> {
+        let len = w.len();
+        let width = (hi - lo + 1) as usize;
+        let (r, ra) = self.masked_bits(len, lo, width)?;
+        let masked: Vec<u128> = w.iter().zip(&r).map(|(a, b)| a ^ b).collect();
+        let c = self.open_xor(&masked, tag).await?;
+        let first = self.me() == 0;
+        Ok((0..width)
+            .map(|k| {
+                let bit = lo + k as u32;
+                (0..len)
+                    .map(|i| {
+                        let ci = (c[i] >> bit) & 1;
+                        let v = ra[k * len + i];
+                        let v = if ci == 1 { v.wrapping_neg() } else { v };
+                        if first { v.wrapping_add(ci) } else { v }
+                    })
+                    .collect()
+            })
+            .collect())
+    }
+
+    /// A random word per element, XOR-shared, and arithmetic shares of its bits `lo..lo+width`
+    /// (bit-major), from the TFP dealer.
+    fn masked_bits(&mut self, len: usize, lo: u32, width: usize) -> Result<(Vec<u128>, Vec<u128>), VmError> {
+        if self.me() != 0 {
+            let mut v = self.draw(self.me() as usize, &[len, width * len])?;
+            let ra = v.pop().unwrap_or_default();
+            return Ok((v.pop().unwrap_or_default(), ra));
+        }
+        let r0 = self.draw(0, &[len])?.remove(0);
+        let (mut r, mut others) = (r0.clone(), vec![0u128; width * len]);
+        for i in 1..self.n() {
+            let mut v = self.draw(i, &[len, width * len])?;
+            let ra = v.pop().unwrap_or_default();
+            xor_assign(&mut r, &v.pop().unwrap_or_default());
+            add_assign(&mut others, &ra);
+        }
+        let ra0 = (0..width * len).map(|k| (((r[k % len] >> (lo as usize + k / len)) & 1)).wrapping_sub(others[k])).collect();
+        Ok((r0, ra0))
     }
 
     /// Arithmetic shares of XOR-shared bits (in bit 0): one round with a dealer's random bit

@@ -1,0 +1,90 @@
+//! Accuracy and time of every nonlinear function on uniform inputs, 2 parties in one process:
+//!
+//!     cargo run --release -p sfvm --example nonlinear_accuracy [ELEMENTS]   (default 1,000,000)
+//!
+//! Prints, per function, the domain, the largest relative error where |reference| >= 1e-2 (or
+//! the absolute error for sigmoid and tanh), and the time for the whole batch.
+
+use sfvm::link::{Comm, MemTransport, Steps, Tag};
+use sfvm::ring::{decode_fix, encode_fix};
+use sfvm::semi2k::{deal_seeds, Semi2k};
+use std::time::Instant;
+
+const F: u32 = 40;
+
+type Kernel = fn(&mut Semi2k<MemTransport>, &[u128], &mut Steps) -> Vec<u128>;
+
+fn run(xs: &[f64], f: Kernel) -> (Vec<f64>, f64) {
+    let names = vec!["alice".to_string(), "bob".to_string()];
+    let seeds = deal_seeds(2).expect("seeds");
+    let start = Instant::now();
+    let out: Vec<Vec<u128>> = std::thread::scope(|s| {
+        let handles: Vec<_> = MemTransport::mesh(2)
+            .into_iter()
+            .zip(seeds)
+            .enumerate()
+            .map(|(i, (t, seeds))| {
+                let names = names.clone();
+                s.spawn(move || {
+                    let mut p = Semi2k::new(Comm::new(t, i as u16, names), seeds, F);
+                    let enc: Vec<u128> = xs.iter().map(|&v| encode_fix(v, F).unwrap_or(0)).collect();
+                    let share = if i == 0 { p.share_own(&enc).expect("share") } else { p.share_recv(0, xs.len()).expect("share") };
+                    let y = f(&mut p, &share, &mut Steps::new(1, 0));
+                    futures::executor::block_on(p.open(&y, Tag::new(2, 0))).expect("open")
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("party")).collect()
+    });
+    let seconds = start.elapsed().as_secs_f64();
+    (out[0].iter().map(|&v| decode_fix(v, F)).collect(), seconds)
+}
+
+macro_rules! kernel {
+    ($m:ident) => {
+        |p: &mut Semi2k<MemTransport>, x: &[u128], s: &mut Steps| futures::executor::block_on(p.$m(x, s)).expect(stringify!($m))
+    };
+}
+
+fn main() {
+    let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(1_000_000).max(2);
+    let mut state = 0x9e3779b97f4a7c15u64;
+    let mut uniform = |lo: f64, hi: f64| -> Vec<f64> {
+        let mut v: Vec<f64> = (0..n)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                lo + (hi - lo) * ((state >> 11) as f64 / (1u64 << 53) as f64)
+            })
+            .collect();
+        v[0] = lo;
+        v[n - 1] = hi;
+        v
+    };
+    let cases: Vec<(&str, (f64, f64), Kernel, fn(f64) -> f64, bool)> = vec![
+        ("exp", (-10.0, 10.0), kernel!(exp), f64::exp, false),
+        ("log", (0.01, 100.0), kernel!(log), f64::ln, false),
+        ("reciprocal", (0.1, 100.0), kernel!(reciprocal), |x| 1.0 / x, false),
+        ("reciprocal", (-100.0, -0.1), kernel!(reciprocal), |x| 1.0 / x, false),
+        ("sqrt", (0.01, 100.0), kernel!(sqrt), f64::sqrt, false),
+        ("rsqrt", (0.01, 100.0), kernel!(rsqrt), |x| 1.0 / x.sqrt(), false),
+        ("sigmoid", (-20.0, 20.0), kernel!(sigmoid), |x| 1.0 / (1.0 + (-x).exp()), true),
+        ("tanh", (-10.0, 10.0), kernel!(tanh), f64::tanh, true),
+    ];
+    println!("{n} uniform inputs, 2 parties, f = {F}");
+    for (name, (lo, hi), f, reference, absolute) in cases {
+        let xs = uniform(lo, hi);
+        let (got, seconds) = run(&xs, f);
+        let (mut rel, mut abs) = (0f64, 0f64);
+        for (&g, &x) in got.iter().zip(&xs) {
+            let want = reference(x);
+            abs = abs.max((g - want).abs());
+            if want.abs() >= 1e-2 {
+                rel = rel.max((g - want).abs() / want.abs());
+            }
+        }
+        let error = if absolute { format!("max abs error {abs:.2e}") } else { format!("max rel error {rel:.2e}") };
+        println!("{name:<11} [{lo}, {hi}]: {error}, {seconds:.2} s");
+    }
+}
