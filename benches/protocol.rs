@@ -83,5 +83,49 @@ fn matmul(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, mul, matmul);
+/// Comparison and every nonlinear function at 1,000,000 elements, 2 parties.
+fn nonlinear(c: &mut Criterion) {
+    use sfvm::link::Steps;
+    let mut g = c.benchmark_group("secret_nonlinear_1e6");
+    g.sample_size(10);
+    let len = 1_000_000usize;
+    g.throughput(Throughput::Elements(len as u64));
+    type Kernel = fn(&mut Semi2k<MemTransport>, &[u128], &[u128]);
+    let kernels: [(&str, Kernel); 9] = [
+        ("less_than", |p, x, y| {
+            let d: Vec<u128> = x.iter().zip(y).map(|(a, b)| a.wrapping_sub(*b)).collect();
+            std::hint::black_box(futures::executor::block_on(p.is_negative(&d, &mut Steps::new(0, 0))).expect("cmp"));
+        }),
+        ("exp", |p, x, _| drop(futures::executor::block_on(p.exp(&small(x), &mut Steps::new(0, 0))).expect("exp"))),
+        ("log", |p, x, _| drop(futures::executor::block_on(p.log(&positive(x), &mut Steps::new(0, 0))).expect("log"))),
+        ("reciprocal", |p, x, _| drop(futures::executor::block_on(p.reciprocal(&positive(x), &mut Steps::new(0, 0))).expect("rec"))),
+        ("division", |p, x, y| {
+            let mut s = Steps::new(0, 0);
+            let r = futures::executor::block_on(p.reciprocal(&positive(y), &mut s)).expect("rec");
+            drop(futures::executor::block_on(p.mul_fix(x, &r, &mut s)).expect("mul"));
+        }),
+        ("sqrt", |p, x, _| drop(futures::executor::block_on(p.sqrt(&positive(x), &mut Steps::new(0, 0))).expect("sqrt"))),
+        ("rsqrt", |p, x, _| drop(futures::executor::block_on(p.rsqrt(&positive(x), &mut Steps::new(0, 0))).expect("rsqrt"))),
+        ("sigmoid", |p, x, _| drop(futures::executor::block_on(p.sigmoid(&small(x), &mut Steps::new(0, 0))).expect("sigmoid"))),
+        ("tanh", |p, x, _| drop(futures::executor::block_on(p.tanh(&small(x), &mut Steps::new(0, 0))).expect("tanh"))),
+    ];
+    for (name, kernel) in kernels {
+        let op = move |p: &mut Semi2k<MemTransport>, x: &[u128], y: &[u128]| kernel(p, x, y);
+        let (_, t) = run_parties(2, len, &op, 1);
+        report(&format!("{name} 2p 1e6"), 1, t);
+        g.bench_function(name, |b| b.iter_custom(|iters| run_parties(2, len, &op, iters).0));
+    }
+}
+
+/// Random shares with their top bits cleared: values of moderate size, positive once summed
+/// by two parties only approximately, which is all timing needs.
+fn small(x: &[u128]) -> Vec<u128> {
+    x.iter().map(|v| v >> 80).collect()
+}
+
+fn positive(x: &[u128]) -> Vec<u128> {
+    x.iter().map(|v| (v >> 84) + (1 << 40)).collect()
+}
+
+criterion_group!(benches, mul, matmul, nonlinear);
 criterion_main!(benches);

@@ -73,6 +73,18 @@ fn main() {
         ("tanh", (-10.0, 10.0), kernel!(tanh), f64::tanh, true),
     ];
     println!("{n} uniform inputs, 2 parties, f = {F}");
+    // Secret multiply (with truncation) and comparison, for the speed table.
+    let xs = uniform(-10.0, 10.0);
+    let (got, seconds) = run(&xs, |p, x, s| futures::executor::block_on(p.mul_fix(x, x, s)).expect("mul"));
+    let err = got.iter().zip(&xs).map(|(g, x)| (g - x * x).abs()).fold(0f64, f64::max);
+    println!("{:<11} [-10, 10]: max abs error {err:.2e}, {seconds:.2} s", "mul");
+    let (got, seconds) = run(&xs, |p, x, s| {
+        let neg = futures::executor::block_on(p.is_negative(x, s)).expect("cmp");
+        // As a fixed-point 0/1 so that the common decoding applies.
+        neg.iter().map(|v| v << F).collect()
+    });
+    let wrong = got.iter().zip(&xs).filter(|(g, x)| (**g == 1.0) != (**x < 0.0)).count();
+    println!("{:<11} [-10, 10]: {wrong} wrong, {seconds:.2} s", "x < 0");
     for (name, (lo, hi), f, reference, absolute) in cases {
         let xs = uniform(lo, hi);
         let (got, seconds) = run(&xs, f);
