@@ -51,8 +51,8 @@ pub fn and(words: u64, parties: u64) -> Cost {
     open(2 * words, parties)
 }
 
-/// Carry-save layers down to two operands, then a Kogge-Stone carry into bit 127.
-pub fn msb(len: u64, parties: u64) -> Cost {
+/// Carry-save layers down to two operands.
+fn fold_to_two(len: u64, parties: u64) -> Cost {
     let mut cost = Cost::default();
     let mut operands = parties;
     while operands > 2 {
@@ -60,7 +60,23 @@ pub fn msb(len: u64, parties: u64) -> Cost {
         cost = cost + and(2 * groups * len, parties);
         operands -= groups;
     }
-    cost = cost + and(len, parties);
+    cost
+}
+
+/// The carry into bit 127 by a tree: one AND of the words, then 7 levels on packed halves.
+pub fn msb(len: u64, parties: u64) -> Cost {
+    let mut cost = fold_to_two(len, parties) + and(len, parties);
+    let mut words = len;
+    for level in 0..7 {
+        words = words.div_ceil(2);
+        cost = cost + and(if level < 6 { 2 * words } else { words }, parties);
+    }
+    cost
+}
+
+/// A2B: carry-save layers, then a Kogge-Stone adder (one AND, six levels of two, one of one).
+pub fn a2b(len: u64, parties: u64) -> Cost {
+    let mut cost = fold_to_two(len, parties) + and(len, parties);
     for shift in [1, 2, 4, 8, 16, 32, 64] {
         cost = cost + and(if shift < 64 { 2 * len } else { len }, parties);
     }
@@ -79,7 +95,7 @@ pub fn compare(len: u64, parties: u64, equality: bool) -> Cost {
 /// A2B (the cost of an msb), filling down (7 ANDs), and one opening of the masked words.
 pub fn normalize(len: u64, parties: u64) -> Cost {
     let fill = [1, 2, 4, 8, 16, 32, 64].iter().fold(Cost::default(), |c, _| c + and(len, parties));
-    msb(len, parties) + fill + open(len, parties)
+    a2b(len, parties) + fill + open(len, parties)
 }
 
 pub fn reciprocal(len: u64, parties: u64) -> Cost {

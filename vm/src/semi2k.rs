@@ -293,16 +293,48 @@ impl<T: Transport> Semi2k<T> {
     }
 
     /// XOR shares of the most significant bit of arithmetic shares `x` (0 or 1, in bit 0).
+    ///
+    /// The MSB of p + q is p127 ^ q127 ^ (the carry into bit 127), and that carry is the
+    /// generate signal of bits 0..126 combined by a tree: each level pairs neighbouring bits,
+    /// G = G_hi ^ (P_hi & G_lo), P = P_hi & P_lo, halving the width. The halves are compacted
+    /// with even/odd bit extraction (XOR-linear, so local on shares) and packed across elements,
+    /// so level k sends 1/2^k of the first level's words: about 6 words per element in all.
     pub async fn msb(&mut self, x: &[u128], steps: &mut Steps) -> Result<Vec<u128>, VmError> {
-        Ok(self.a2b(x, steps).await?.into_iter().map(|v| v >> 127).collect())
+        let len = x.len();
+        let (p, q) = self.fold_to_two(x, steps).await?;
+        let top: Vec<u128> = p.iter().zip(&q).map(|(a, b)| (a ^ b) >> 127).collect();
+        // Bits 0..126 move up one place; a neutral bit (G = 0, P = 1) takes place 0.
+        let g0 = self.and(&p, &q, steps.tag()).await?;
+        let first = self.me() == 0;
+        let mut g: Vec<u128> = g0.iter().map(|v| v << 1).collect();
+        let mut t: Vec<u128> = p.iter().zip(&q).map(|(a, b)| ((a ^ b) << 1) | u128::from(first)).collect();
+        for level in 0..7 {
+            // Pair bits (2i, 2i+1) of every field; pack two words' halves into one.
+            let halves = |w: &[u128], shift: u32| -> Vec<u128> {
+                w.chunks(2).map(|c| evens(c[0] >> shift) | (c.get(1).map_or(0, |v| evens(v >> shift)) << 64)).collect()
+            };
+            let (g_lo, g_hi, t_lo, t_hi) = (halves(&g, 0), halves(&g, 1), halves(&t, 0), halves(&t, 1));
+            if level < 6 {
+                let mut lhs = t_hi.clone();
+                lhs.extend_from_slice(&t_hi);
+                let mut rhs = g_lo;
+                rhs.extend_from_slice(&t_lo);
+                let both = self.and(&lhs, &rhs, steps.tag()).await?;
+                let (pg, pp) = both.split_at(g_hi.len());
+                g = g_hi.iter().zip(pg).map(|(h, v)| h ^ v).collect();
+                t = pp.to_vec();
+            } else {
+                let pg = self.and(&t_hi, &g_lo, steps.tag()).await?;
+                g = g_hi.iter().zip(&pg).map(|(h, v)| h ^ v).collect();
+            }
+        }
+        // After 7 levels each element's carry is one bit: element e at bit e % 128 of word e / 128.
+        Ok((0..len).map(|e| (top[e] ^ (g[e / 128] >> (e % 128))) & 1).collect())
     }
 
-    /// A2B: XOR shares of every bit of the value whose arithmetic shares are `x`.
-    ///
-    /// Each party's arithmetic share is a number it alone knows: an XOR sharing where it holds
-    /// the word and the others hold zero. Carry-save adders fold the n numbers to two (one round
-    /// per layer), and a Kogge-Stone parallel-prefix adder adds those two in 1 + 7 rounds.
-    pub async fn a2b(&mut self, x: &[u128], steps: &mut Steps) -> Result<Vec<u128>, VmError> {
+    /// Carry-save adders fold the parties' n shares, seen as n XOR-shared numbers (each party's
+    /// share is a number it alone knows), into two numbers with the same sum: one round a layer.
+    async fn fold_to_two(&mut self, x: &[u128], steps: &mut Steps) -> Result<(Vec<u128>, Vec<u128>), VmError> {
         let len = x.len();
         let me = self.me() as usize;
         let mut operands: Vec<Vec<u128>> = (0..self.n()).map(|j| if j == me { x.to_vec() } else { vec![0; len] }).collect();
@@ -327,7 +359,18 @@ impl<T: Transport> Semi2k<T> {
             }
             operands = next;
         }
-        let (p, q) = (&operands[0], &operands[1]);
+        let q = operands.pop().unwrap_or_default();
+        let p = operands.pop().unwrap_or_default();
+        Ok((p, q))
+    }
+
+    /// A2B: XOR shares of every bit of the value whose arithmetic shares are `x`: the two
+    /// numbers from the carry-save layers, added by a Kogge-Stone parallel-prefix adder in
+    /// 1 + 7 rounds.
+    pub async fn a2b(&mut self, x: &[u128], steps: &mut Steps) -> Result<Vec<u128>, VmError> {
+        let len = x.len();
+        let (p, q) = self.fold_to_two(x, steps).await?;
+        let (p, q) = (&p, &q);
         let sum: Vec<u128> = p.iter().zip(q).map(|(a, b)| a ^ b).collect();
         let mut t = sum.clone();
         let mut g = self.and(p, q, steps.tag()).await?;
@@ -452,6 +495,25 @@ impl<T: Transport> Semi2k<T> {
         let bits = self.msb(x, steps).await?;
         self.b2a(&bits, steps.tag()).await
     }
+}
+
+/// The even bits of a word, compacted into its low half (bit 2i goes to bit i). Masks, shifts
+/// and ORs of disjoint bits: XOR-linear, so each party applies it to its share alone.
+fn evens(x: u128) -> u128 {
+    const MASKS: [u128; 7] = [
+        0x5555_5555_5555_5555_5555_5555_5555_5555,
+        0x3333_3333_3333_3333_3333_3333_3333_3333,
+        0x0f0f_0f0f_0f0f_0f0f_0f0f_0f0f_0f0f_0f0f,
+        0x00ff_00ff_00ff_00ff_00ff_00ff_00ff_00ff,
+        0x0000_ffff_0000_ffff_0000_ffff_0000_ffff,
+        0x0000_0000_ffff_ffff_0000_0000_ffff_ffff,
+        0x0000_0000_0000_0000_ffff_ffff_ffff_ffff,
+    ];
+    let mut x = x & MASKS[0];
+    for (k, m) in MASKS.iter().enumerate().skip(1) {
+        x = (x | (x >> (1 << (k - 1)))) & m;
+    }
+    x
 }
 
 fn xor_assign(a: &mut [u128], b: &[u128]) {
