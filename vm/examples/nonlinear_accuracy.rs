@@ -5,6 +5,11 @@
 //! Prints, per function, the domain, the largest relative error where |reference| >= 1e-2 (or
 //! the absolute error for sigmoid and tanh), and the time for the whole batch.
 
+/// Large share vectors come and go all the time; an allocator that keeps freed memory spares
+/// the kernel from zeroing fresh pages for every one of them.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use sfvm::link::{Comm, MemTransport, Steps, Tag};
 use sfvm::ring::{decode_fix, encode_fix};
 use sfvm::semi2k::{deal_seeds, Semi2k};

@@ -1,5 +1,10 @@
 //! The `sfvm` command line.
 
+/// Large share vectors come and go all the time; an allocator that keeps freed memory spares
+/// the kernel from zeroing fresh pages for every one of them.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand, ValueEnum};
 use sf_isa::{display_shape, ModuleFile};
 use sfvm::error::VmError;
