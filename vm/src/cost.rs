@@ -100,7 +100,7 @@ pub fn normalize(len: u64, parties: u64) -> Cost {
 
 pub fn reciprocal(len: u64, parties: u64) -> Cost {
     let sign_abs = is_negative(len, parties) + mul(len, parties);
-    let newton = (0..6).fold(Cost::default(), |c, _| c + mul_fix(len, parties) + mul_fix(len, parties));
+    let newton = (0..5).fold(Cost::default(), |c, _| c + mul_fix(len, parties) + mul_fix(len, parties));
     sign_abs + normalize(len, parties) + newton + mul(len, parties)
 }
 
