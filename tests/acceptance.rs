@@ -36,9 +36,19 @@ fn shared_cases_in_debug_mode() {
     }
 }
 
+/// Party mode: one process per party over TCP with mutual TLS on loopback. `run_case.py` starts
+/// the parties listed under `expected/`, so the cases where a party has no output (lr, mlp)
+/// cannot run this way.
+#[test]
+fn shared_cases_in_party_mode() {
+    for case in ["linear", "arith", "stats"] {
+        run_case(&acceptance_dir().join(case), "party");
+    }
+}
+
 #[test]
 fn bundled_examples_match_their_references() {
-    for mode in ["sim", "debug"] {
+    for mode in ["sim", "debug", "party"] {
         run_case(&repo_root().join("examples/credit_scoring"), mode);
     }
 }

@@ -5,12 +5,15 @@
 //! -> [`ring`] (FM128 kernels) and [`link`] (messages, and the byte and round counters).
 #![forbid(unsafe_code)]
 
+pub mod cluster;
 pub mod cost;
 pub mod error;
 pub mod interp;
 pub mod io;
 pub mod link;
+pub mod net;
 pub mod nonlinear;
+pub mod party;
 pub mod plain;
 pub mod prg;
 pub mod ring;

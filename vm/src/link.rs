@@ -14,7 +14,7 @@ use std::future::Future;
 
 /// Which exchange a message belongs to: the instruction's sequence number, the step within its
 /// protocol, and the iterations of the loops around it (folded into one number).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Tag {
     pub seq: u32,
     pub step: u32,
@@ -52,7 +52,7 @@ impl Steps {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub enum Message {
     Data { tag: Tag, payload: Vec<u8> },
     /// A party failed; `origin` names it and the cause travels along, so every party can report
@@ -74,6 +74,12 @@ pub struct MemTransport {
 }
 
 impl MemTransport {
+    /// A transport over channels whose other ends belong to someone else (the network tasks of
+    /// party mode): `to[p]` carries messages to party p, `from[p]` brings party p's.
+    pub fn from_channels(to: Vec<Option<UnboundedSender<Message>>>, from: Vec<Option<UnboundedReceiver<Message>>>) -> MemTransport {
+        MemTransport { to, from }
+    }
+
     /// A fully connected set of `n` transports, one per party.
     pub fn mesh(n: usize) -> Vec<MemTransport> {
         let mut parties: Vec<MemTransport> =

@@ -31,7 +31,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Runs a module: every party in this process (sim, debug).
+    /// Runs a module: every party in this process (sim, debug), or one party of a cluster
+    /// (--party, --cluster) over TCP with mutual TLS.
     #[command(after_help = TRUST)]
     Run {
         /// The module written by `sfc compile`.
@@ -40,12 +41,47 @@ enum Command {
         /// lockstep, the first error stops the run with its source line.
         #[arg(long, value_enum, default_value_t = ModeArg::Sim)]
         mode: ModeArg,
-        /// An input as PARTY.NAME=FILE.csv; repeat for each input.
+        /// An input as PARTY.NAME=FILE.csv (sim, debug) or NAME=FILE.csv (--party); repeat for
+        /// each input.
         #[arg(long = "input", value_name = "PARTY.NAME=FILE")]
         inputs: Vec<String>,
         /// Folder for outputs, written as DIR/<party>/<name>.csv.
         #[arg(long, default_value = "out")]
         out: PathBuf,
+        /// Run as this party of the cluster, in this process only.
+        #[arg(long, requires = "cluster")]
+        party: Option<String>,
+        /// The cluster file (`sfvm cluster init` writes one).
+        #[arg(long, requires = "party")]
+        cluster: Option<PathBuf>,
+        /// Parties of one run share a session id; concurrent runs need distinct ones.
+        #[arg(long, default_value = "default")]
+        session: String,
+        /// Seconds to keep retrying connections to parties not up yet.
+        #[arg(long, default_value_t = 30.0)]
+        connect_timeout: f64,
+    },
+    /// Cluster set-up.
+    Cluster {
+        #[command(subcommand)]
+        command: ClusterCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClusterCommand {
+    /// Writes DIR/cluster.toml, a fresh CA, and a key and certificate per party, for trying a
+    /// cluster on one machine.
+    Init {
+        dir: PathBuf,
+        /// Party names, comma-separated, in the order of the program's `parties`.
+        #[arg(long, value_delimiter = ',', required = true)]
+        parties: Vec<String>,
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// Party k listens on base-port + k.
+        #[arg(long)]
+        base_port: u16,
     },
 }
 
@@ -57,19 +93,35 @@ enum ModeArg {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Run { module, mode, inputs, out } => {
+    let result = match cli.command {
+        Command::Run { module, mode, inputs, out, party: Some(party), cluster: Some(cluster), session, connect_timeout } => {
+            let _ = mode;
+            sfvm::party::run(&sfvm::party::PartyRun {
+                module,
+                party,
+                cluster,
+                inputs,
+                out,
+                session,
+                connect_timeout: std::time::Duration::from_secs_f64(connect_timeout.max(0.0)),
+            })
+        }
+        Command::Run { module, mode, inputs, out, .. } => {
             let mode = match mode {
                 ModeArg::Sim => Mode::Sim,
                 ModeArg::Debug => Mode::Debug,
             };
-            match run(module, mode, inputs, out) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(message) => {
-                    eprintln!("error: {message}");
-                    ExitCode::FAILURE
-                }
-            }
+            run(module, mode, inputs, out)
+        }
+        Command::Cluster { command: ClusterCommand::Init { dir, parties, host, base_port } } => {
+            sfvm::cluster::init(&dir, &parties, &host, base_port).map(|p| eprintln!("wrote {}", p.display())).map_err(|e| e.to_string())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -47,6 +47,43 @@ pub fn deal_seeds(n: usize) -> Result<Vec<PartySeeds>, VmError> {
     Ok(seeds)
 }
 
+/// Agrees on seeds over the links, for parties in separate processes: for each pair, the lower
+/// party picks their seed and sends it; party 0, the trusted first party, picks every party's
+/// dealer seed and sends each its own. The links are authenticated and encrypted (TLS).
+pub async fn exchange_seeds<T: Transport>(comm: &mut Comm<T>) -> Result<PartySeeds, VmError> {
+    let n = comm.n();
+    let me = comm.me as usize;
+    let fresh = || crate::prg::fresh_seed().map_err(|e| VmError::Entropy(e.to_string()));
+    let tag = |step| Tag { seq: u32::MAX - 1, step, iter: 0 };
+    let mut seeds = PartySeeds { pair: vec![None; n], dealer: vec![None; n] };
+    for j in me + 1..n {
+        let s = fresh()?;
+        seeds.pair[j] = Some(s);
+        comm.send(j as PartyId, tag(0), s.to_vec())?;
+    }
+    if me == 0 {
+        for i in 0..n {
+            let d = fresh()?;
+            seeds.dealer[i] = Some(d);
+            if i != 0 {
+                comm.send(i as PartyId, tag(1), d.to_vec())?;
+            }
+        }
+    }
+    let as_seed = |bytes: Vec<u8>, from: usize| -> Result<crate::prg::Seed, VmError> {
+        bytes.try_into().map_err(|_| VmError::Link { peer: format!("party {from}"), message: "sent a seed of the wrong size".into() })
+    };
+    for j in 0..me {
+        let bytes = comm.recv(j as PartyId, tag(0)).await?;
+        seeds.pair[j] = Some(as_seed(bytes, j)?);
+    }
+    if me != 0 {
+        let bytes = comm.recv(0, tag(1)).await?;
+        seeds.dealer[me] = Some(as_seed(bytes, 0)?);
+    }
+    Ok(seeds)
+}
+
 pub struct Semi2k<T: Transport> {
     pub comm: Comm<T>,
     pub frac_bits: u32,

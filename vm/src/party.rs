@@ -1,0 +1,122 @@
+//! Party mode: one party of a cluster in this process, over TCP with mutual TLS.
+//!
+//! The party reads its own segment of the module and nothing else, its inputs, and the public
+//! constants its segment uses; connects to every other party (`net`); agrees on PRG seeds over
+//! the links; and runs the same `run_party` future as sim mode, on a tokio runtime.
+
+use crate::cluster::{Cluster, ClusterFile};
+use crate::interp::{run_party, PartyJob};
+use crate::io;
+use crate::link::Comm;
+use crate::net::{self, Connect};
+use crate::semi2k::{exchange_seeds, Semi2k};
+use crate::value::Plain;
+use sf_isa::{display_shape, ModuleFile};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub struct PartyRun {
+    pub module: PathBuf,
+    pub party: String,
+    pub cluster: PathBuf,
+    /// `NAME=FILE` for each of this party's inputs.
+    pub inputs: Vec<String>,
+    pub out: PathBuf,
+    pub session: String,
+    pub connect_timeout: Duration,
+}
+
+pub fn run(r: &PartyRun) -> Result<(), String> {
+    let name = &r.party;
+    let fail = |e: String| format!("{name}: {e}");
+    let cluster = Cluster::load(&r.cluster).map_err(|e| e.to_string())?;
+    let mut module = ModuleFile::open(&r.module).map_err(|e| e.to_string())?;
+    let header = module.header.clone();
+    let me = header.parties.iter().position(|p| p == name).ok_or_else(|| {
+        format!("--party {name}: the module's parties are {}", header.parties.join(", "))
+    })?;
+    // The cluster's entries in the module's party order.
+    let mut ordered = Vec::new();
+    for p in &header.parties {
+        ordered.push(cluster.party(p).map_err(|e| e.to_string())?.clone());
+    }
+    let cluster = Cluster { path: cluster.path.clone(), file: ClusterFile { ca: cluster.file.ca.clone(), parties: ordered } };
+
+    let debug = Arc::new(module.debug_info().map_err(|e| e.to_string())?);
+    let symbols = Arc::new(header.symbols.clone());
+    let segment = module.segment(me as u16).map_err(|e| e.to_string())?;
+    let mut files: Vec<(String, PathBuf)> = Vec::new();
+    for arg in &r.inputs {
+        let (input, file) = arg.split_once('=').ok_or_else(|| format!("--input {arg}: expected NAME=FILE"))?;
+        if files.iter().any(|(n, _)| n == input) {
+            return Err(format!("--input {input} is given twice"));
+        }
+        files.push((input.to_string(), PathBuf::from(file)));
+    }
+    let mut bindings = vec![None; symbols.len()];
+    let mut inputs = Vec::new();
+    for decl in &segment.inputs {
+        let Some(pos) = files.iter().position(|(n, _)| *n == decl.name) else {
+            let shape = if decl.shape.is_empty() { String::new() } else { display_shape(&decl.shape, &symbols) };
+            return Err(format!("missing --input {}=FILE ({} declares it {}{shape} @{name})", decl.name, debug.describe(decl.loc), decl.dtype));
+        };
+        let (_, path) = files.remove(pos);
+        let table = io::read_csv(&path, decl.dtype).map_err(|e| e.to_string())?;
+        inputs.push(io::bind_input(decl, table, &symbols, &mut bindings).map_err(|e| e.to_string())?);
+    }
+    if let Some((input, _)) = files.first() {
+        let known: Vec<&str> = segment.inputs.iter().map(|d| d.name.as_str()).collect();
+        return Err(format!("--input {input}: {name} has no such input; its inputs are {}", if known.is_empty() { "none".to_string() } else { known.join(", ") }));
+    }
+    let mut constants: Vec<Option<Plain>> = vec![None; header.constants.len()];
+    for id in segment.constants_used() {
+        let c = module.constant(id).map_err(|e| e.to_string())?;
+        constants[id as usize] = Some(Plain::from_constant(c).map_err(|e| e.to_string())?);
+    }
+
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(|e| fail(e.to_string()))?;
+    let started = Instant::now();
+    let outcome = runtime.block_on(async {
+        let links = net::connect(Connect {
+            cluster: &cluster,
+            me,
+            module_hash: header.hash_hex(),
+            session: r.session.clone(),
+            deadline: r.connect_timeout,
+        })
+        .await?;
+        let mut comm = Comm::new(links.transport, me as u16, header.parties.clone());
+        let seeds = exchange_seeds(&mut comm).await?;
+        let job = PartyJob {
+            segment,
+            inputs,
+            bindings,
+            proto: Semi2k::new(comm, seeds, header.frac_bits),
+            debug,
+            symbols,
+            progress: None,
+            constants: Arc::new(constants),
+        };
+        // The transport goes with the job: its channels close, and each writer drains its queue,
+        // shuts its TLS stream down and ends. Wait for that, so nothing queued is lost.
+        let outcome = run_party(job).await;
+        for w in links.writers {
+            let _ = tokio::time::timeout(Duration::from_secs(10), w).await;
+        }
+        outcome
+    });
+    let outcome = outcome.map_err(|e| fail(e.to_string()))?;
+    for (output, value) in &outcome.outputs {
+        let path = io::write_output(&r.out, name, output, value).map_err(|e| e.to_string())?;
+        eprintln!("  {:<28} {}", path.display(), crate::value::fmt_shape(value.shape()));
+    }
+    eprintln!(
+        "ran {} as {name} in {:.3}s: {} bytes sent, {} rounds",
+        r.module.display(),
+        started.elapsed().as_secs_f64(),
+        outcome.traffic.bytes_sent,
+        outcome.traffic.rounds
+    );
+    Ok(())
+}
