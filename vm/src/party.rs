@@ -46,6 +46,71 @@ pub fn run(r: &PartyRun) -> Result<(), String> {
     let debug = Arc::new(module.debug_info().map_err(|e| e.to_string())?);
     let symbols = Arc::new(header.symbols.clone());
     let segment = module.segment(me as u16).map_err(|e| e.to_string())?;
+    // A bad input is not the end of the story: the party still connects, to tell the others
+    // why it stops, so that no one waits for it.
+    let prepared = prepare(r, &mut module, &segment, &symbols, &debug, header.constants.len());
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(|e| fail(e.to_string()))?;
+    let started = Instant::now();
+    let outcome = runtime.block_on(async {
+        let links = net::connect(Connect {
+            cluster: &cluster,
+            me,
+            module_hash: header.hash_hex(),
+            session: r.session.clone(),
+            deadline: r.connect_timeout,
+        })
+        .await?;
+        let mut comm = Comm::new(links.transport, me as u16, header.parties.clone());
+        let outcome = match prepared {
+            Err(cause) => {
+                comm.abort(name, &cause);
+                drop(comm);
+                Err(crate::error::VmError::Input(cause))
+            }
+            Ok((inputs, bindings, constants)) => match exchange_seeds(&mut comm).await {
+                Err(e) => Err(e),
+                Ok(seeds) => {
+                    let job = PartyJob {
+                        segment,
+                        inputs,
+                        bindings,
+                        proto: Semi2k::new(comm, seeds, header.frac_bits),
+                        debug,
+                        symbols,
+                        progress: None,
+                        constants: Arc::new(constants),
+                    };
+                    run_party(job).await
+                }
+            },
+        };
+        // The transport is gone with the job: its channels close, and each writer drains its
+        // queue, shuts its TLS stream down and ends. Wait for that, so nothing queued is lost.
+        for w in links.writers {
+            let _ = tokio::time::timeout(Duration::from_secs(10), w).await;
+        }
+        outcome
+    });
+    let outcome = outcome.map_err(|e| fail(e.to_string()))?;
+    for (output, value) in &outcome.outputs {
+        let path = io::write_output(&r.out, name, output, value).map_err(|e| e.to_string())?;
+        eprintln!("  {:<28} {}", path.display(), crate::value::fmt_shape(value.shape()));
+    }
+    eprintln!(
+        "ran {} as {name} in {:.3}s: {} bytes sent, {} rounds",
+        r.module.display(),
+        started.elapsed().as_secs_f64(),
+        outcome.traffic.bytes_sent,
+        outcome.traffic.rounds
+    );
+    Ok(())
+}
+
+type Prepared = (Vec<Plain>, Vec<Option<u64>>, Vec<Option<Plain>>);
+
+/// This party's inputs, the shape symbols they bind, and the constants its segment uses.
+fn prepare(r: &PartyRun, module: &mut ModuleFile, segment: &sf_isa::Segment, symbols: &[String], debug: &sf_isa::DebugInfo, n_constants: usize) -> Result<Prepared, String> {
+    let name = &r.party;
     let mut files: Vec<(String, PathBuf)> = Vec::new();
     for arg in &r.inputs {
         let (input, file) = arg.split_once('=').ok_or_else(|| format!("--input {arg}: expected NAME=FILE"))?;
@@ -69,54 +134,11 @@ pub fn run(r: &PartyRun) -> Result<(), String> {
         let known: Vec<&str> = segment.inputs.iter().map(|d| d.name.as_str()).collect();
         return Err(format!("--input {input}: {name} has no such input; its inputs are {}", if known.is_empty() { "none".to_string() } else { known.join(", ") }));
     }
-    let mut constants: Vec<Option<Plain>> = vec![None; header.constants.len()];
+    let mut constants: Vec<Option<Plain>> = vec![None; n_constants];
     for id in segment.constants_used() {
         let c = module.constant(id).map_err(|e| e.to_string())?;
         constants[id as usize] = Some(Plain::from_constant(c).map_err(|e| e.to_string())?);
     }
 
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(|e| fail(e.to_string()))?;
-    let started = Instant::now();
-    let outcome = runtime.block_on(async {
-        let links = net::connect(Connect {
-            cluster: &cluster,
-            me,
-            module_hash: header.hash_hex(),
-            session: r.session.clone(),
-            deadline: r.connect_timeout,
-        })
-        .await?;
-        let mut comm = Comm::new(links.transport, me as u16, header.parties.clone());
-        let seeds = exchange_seeds(&mut comm).await?;
-        let job = PartyJob {
-            segment,
-            inputs,
-            bindings,
-            proto: Semi2k::new(comm, seeds, header.frac_bits),
-            debug,
-            symbols,
-            progress: None,
-            constants: Arc::new(constants),
-        };
-        // The transport goes with the job: its channels close, and each writer drains its queue,
-        // shuts its TLS stream down and ends. Wait for that, so nothing queued is lost.
-        let outcome = run_party(job).await;
-        for w in links.writers {
-            let _ = tokio::time::timeout(Duration::from_secs(10), w).await;
-        }
-        outcome
-    });
-    let outcome = outcome.map_err(|e| fail(e.to_string()))?;
-    for (output, value) in &outcome.outputs {
-        let path = io::write_output(&r.out, name, output, value).map_err(|e| e.to_string())?;
-        eprintln!("  {:<28} {}", path.display(), crate::value::fmt_shape(value.shape()));
-    }
-    eprintln!(
-        "ran {} as {name} in {:.3}s: {} bytes sent, {} rounds",
-        r.module.display(),
-        started.elapsed().as_secs_f64(),
-        outcome.traffic.bytes_sent,
-        outcome.traffic.rounds
-    );
-    Ok(())
+    Ok((inputs, bindings, constants))
 }

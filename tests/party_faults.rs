@@ -1,0 +1,162 @@
+//! Party mode's faults, on loopback: each ends in a clear error on every party, never a hang.
+
+use sf_tests::{bin, compile, stderr, Scratch};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const PROGRAM: &str = "parties alice, bob;
+let x: fix[n] @alice = input(\"x\");
+let y: fix[n] @bob = input(\"y\");
+output(reveal(x * y, to: alice), \"p\");
+";
+
+/// A loop long enough to be killed in the middle of.
+const LONG: &str = "parties alice, bob;
+let x: fix[n] @alice = input(\"x\");
+let y: fix[n] @bob = input(\"y\");
+let mut acc = x * y;
+for i in 0..200000 {
+    acc = acc * y + x;
+}
+output(reveal(acc, to: alice), \"p\");
+";
+
+fn port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let p = l.local_addr().expect("address").port();
+    drop(l);
+    p
+}
+
+struct Setup {
+    s: Scratch,
+    cluster: PathBuf,
+    module: PathBuf,
+    base: u16,
+}
+
+fn setup(label: &str, program: &str) -> Setup {
+    let s = Scratch::new(label);
+    let module = compile(&s, "p", program);
+    let base = port();
+    let dir = s.path("cluster");
+    let o = Command::new(bin("sfvm")).args(["cluster", "init"]).arg(&dir).args(["--parties", "alice,bob", "--base-port", &base.to_string()]).output().expect("init");
+    assert!(o.status.success(), "{}", stderr(&o));
+    Setup { cluster: dir.join("cluster.toml"), module, base, s }
+}
+
+fn party(st: &Setup, module: &Path, name: &str, input: (&str, &str), extra: &[&str]) -> Child {
+    let file = st.s.write(&format!("{name}.{}.csv", input.0), input.1);
+    Command::new(bin("sfvm"))
+        .arg("run")
+        .arg(module)
+        .args(["--party", name, "--cluster"])
+        .arg(&st.cluster)
+        .arg("--out")
+        .arg(st.s.path("out"))
+        .arg("--input")
+        .arg(format!("{}={}", input.0, file.display()))
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn sfvm")
+}
+
+/// Waits for a party, killing it after `limit`; the output and how long it took.
+fn finish(mut child: Child, limit: Duration) -> (Output, Duration) {
+    let start = Instant::now();
+    loop {
+        if let Ok(Some(_)) = child.try_wait() {
+            return (child.wait_with_output().expect("output"), start.elapsed());
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!("a party hung for {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_good_run_and_a_late_party() {
+    let st = setup("late", PROGRAM);
+    let alice = party(&st, &st.module, "alice", ("x", "1\n2\n3\n"), &[]);
+    std::thread::sleep(Duration::from_millis(1500));
+    let bob = party(&st, &st.module, "bob", ("y", "4\n5\n6\n"), &[]);
+    let (a, _) = finish(alice, Duration::from_secs(30));
+    let (b, _) = finish(bob, Duration::from_secs(30));
+    assert!(a.status.success() && b.status.success(), "{}\n{}", stderr(&a), stderr(&b));
+    let p = std::fs::read_to_string(st.s.path("out/alice/p.csv")).expect("output");
+    let got: Vec<f64> = p.lines().map(|l| l.parse().expect("number")).collect();
+    assert!(got.iter().zip([4.0, 10.0, 18.0]).all(|(g, w)| (g - w).abs() < 1e-9), "{got:?}");
+}
+
+#[test]
+fn a_bad_input_aborts_every_party_with_its_cause() {
+    let st = setup("abort", PROGRAM);
+    let alice = party(&st, &st.module, "alice", ("x", "1\n2\n3\n"), &[]);
+    let bob = party(&st, &st.module, "bob", ("y", "4\nfive\n6\n"), &[]);
+    let (a, _) = finish(alice, Duration::from_secs(30));
+    let (b, _) = finish(bob, Duration::from_secs(30));
+    assert!(!a.status.success() && !b.status.success());
+    let (ea, eb) = (stderr(&a), stderr(&b));
+    assert!(ea.contains("aborted by bob") && ea.contains("five"), "alice: {ea}");
+    assert!(eb.contains("five") && eb.contains("row 2"), "bob: {eb}");
+    assert!(!st.s.path("out").exists(), "an output was written");
+}
+
+#[test]
+fn a_port_in_use_is_one_line_naming_address_and_party() {
+    let st = setup("port", PROGRAM);
+    let _taken = std::net::TcpListener::bind(("127.0.0.1", st.base)).expect("take alice's port");
+    let alice = party(&st, &st.module, "alice", ("x", "1\n"), &["--connect-timeout", "2"]);
+    let (a, took) = finish(alice, Duration::from_secs(20));
+    let e = stderr(&a);
+    assert!(!a.status.success());
+    assert_eq!(e.trim_end().lines().count(), 1, "{e}");
+    assert!(e.contains(&format!("127.0.0.1:{}", st.base)) && e.contains("alice"), "{e}");
+    assert!(took < Duration::from_secs(10));
+}
+
+#[test]
+fn the_same_party_twice_is_refused() {
+    let st = setup("twice", PROGRAM);
+    let first = party(&st, &st.module, "alice", ("x", "1\n"), &["--connect-timeout", "5"]);
+    std::thread::sleep(Duration::from_millis(500));
+    let second = party(&st, &st.module, "alice", ("x", "1\n"), &["--connect-timeout", "5"]);
+    let (b, _) = finish(second, Duration::from_secs(20));
+    assert!(!b.status.success());
+    assert!(stderr(&b).contains("alice") && stderr(&b).contains("listen"), "{}", stderr(&b));
+    let _ = finish(first, Duration::from_secs(20));
+}
+
+#[test]
+fn a_killed_party_is_named_by_the_others_within_ten_seconds() {
+    let st = setup("killed", LONG);
+    let alice = party(&st, &st.module, "alice", ("x", "1\n2\n3\n"), &[]);
+    let mut bob = party(&st, &st.module, "bob", ("y", "0.5\n0.25\n0.125\n"), &[]);
+    std::thread::sleep(Duration::from_millis(1500));
+    bob.kill().expect("kill bob");
+    let (a, took) = finish(alice, Duration::from_secs(30));
+    let e = stderr(&a);
+    assert!(!a.status.success(), "alice finished: {e}");
+    assert!(e.contains("bob"), "{e}");
+    assert!(took < Duration::from_secs(10), "alice took {took:?}");
+    let _ = bob.wait();
+}
+
+#[test]
+fn parties_running_different_modules_are_refused() {
+    let st = setup("mismatch", PROGRAM);
+    let other = compile(&st.s, "q", &PROGRAM.replace("x * y", "x + y"));
+    let alice = party(&st, &st.module, "alice", ("x", "1\n"), &[]);
+    let bob = party(&st, &other, "bob", ("y", "1\n"), &[]);
+    let (a, _) = finish(alice, Duration::from_secs(30));
+    let (b, _) = finish(bob, Duration::from_secs(30));
+    assert!(!a.status.success() && !b.status.success());
+    let e = format!("{}{}", stderr(&a), stderr(&b));
+    assert!(e.contains("runs module"), "{e}");
+}
