@@ -2,9 +2,10 @@
 //! as in sim mode. Each benchmark prints the rounds and bytes its operation costs.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use sfvm::link::{Comm, MemTransport, Tag, Traffic};
+use sfvm::link::{MemTransport, Tag, Traffic};
 use sfvm::prg::Prg;
-use sfvm::semi2k::{deal_seeds, Semi2k};
+use sfvm::run::simulate;
+use sfvm::semi2k::Semi2k;
 use std::time::{Duration, Instant};
 
 const FRAC: u32 = 40;
@@ -12,29 +13,16 @@ const FRAC: u32 = 40;
 /// Runs `op` on every party's protocol instance at once and returns the slowest party's time and
 /// party 0's traffic. Shares are random ring elements: timing does not depend on the values.
 fn run_parties(n: usize, len: usize, op: &(dyn Fn(&mut Semi2k<MemTransport>, &[u128], &[u128]) + Sync), iters: u64) -> (Duration, Traffic) {
-    let names: Vec<String> = (0..n).map(|i| format!("p{i}")).collect();
-    let seeds = deal_seeds(n).expect("seeds");
-    let results: Vec<(Duration, Traffic)> = std::thread::scope(|s| {
-        let handles: Vec<_> = MemTransport::mesh(n)
-            .into_iter()
-            .zip(seeds)
-            .enumerate()
-            .map(|(i, (t, seeds))| {
-                let names = names.clone();
-                s.spawn(move || {
-                    let mut p = Semi2k::new(Comm::new(t, i as u16, names), seeds, FRAC);
-                    let mut prg = Prg::new([i as u8; 16]);
-                    let (x, y) = (prg.next_vec(len), prg.next_vec(len));
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        op(&mut p, &x, &y);
-                    }
-                    (start.elapsed(), p.comm.traffic)
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().expect("party")).collect()
-    });
+    let results = simulate(n, FRAC, |mut p| {
+        let mut prg = Prg::new([p.me() as u8; 16]);
+        let (x, y) = (prg.next_vec(len), prg.next_vec(len));
+        let start = Instant::now();
+        for _ in 0..iters {
+            op(&mut p, &x, &y);
+        }
+        (start.elapsed(), p.comm.traffic)
+    })
+    .expect("simulation");
     let slowest = results.iter().map(|r| r.0).max().unwrap_or_default();
     (slowest, results[0].1)
 }

@@ -10,9 +10,10 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use sfvm::link::{Comm, MemTransport, Steps, Tag};
+use sfvm::link::{MemTransport, Steps, Tag};
 use sfvm::ring::{decode_fix, encode_fix};
-use sfvm::semi2k::{deal_seeds, Semi2k};
+use sfvm::run::simulate;
+use sfvm::semi2k::Semi2k;
 use std::time::Instant;
 
 const F: u32 = 40;
@@ -20,27 +21,14 @@ const F: u32 = 40;
 type Kernel = fn(&mut Semi2k<MemTransport>, &[u128], &mut Steps) -> Vec<u128>;
 
 fn run(xs: &[f64], f: Kernel) -> (Vec<f64>, f64) {
-    let names = vec!["alice".to_string(), "bob".to_string()];
-    let seeds = deal_seeds(2).expect("seeds");
     let start = Instant::now();
-    let out: Vec<Vec<u128>> = std::thread::scope(|s| {
-        let handles: Vec<_> = MemTransport::mesh(2)
-            .into_iter()
-            .zip(seeds)
-            .enumerate()
-            .map(|(i, (t, seeds))| {
-                let names = names.clone();
-                s.spawn(move || {
-                    let mut p = Semi2k::new(Comm::new(t, i as u16, names), seeds, F);
-                    let enc: Vec<u128> = xs.iter().map(|&v| encode_fix(v, F).unwrap_or(0)).collect();
-                    let share = if i == 0 { p.share_own(&enc).expect("share") } else { p.share_recv(0, xs.len()).expect("share") };
-                    let y = f(&mut p, &share, &mut Steps::new(1, 0));
-                    futures::executor::block_on(p.open(&y, Tag::new(2, 0))).expect("open")
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().expect("party")).collect()
-    });
+    let out = simulate(2, F, |mut p| {
+        let enc: Vec<u128> = xs.iter().map(|&v| encode_fix(v, F).unwrap_or(0)).collect();
+        let share = if p.me() == 0 { p.share_own(&enc).expect("share") } else { p.share_recv(0, xs.len()).expect("share") };
+        let y = f(&mut p, &share, &mut Steps::new(1, 0));
+        futures::executor::block_on(p.open(&y, Tag::new(2, 0))).expect("open")
+    })
+    .expect("simulation");
     let seconds = start.elapsed().as_secs_f64();
     (out[0].iter().map(|&v| decode_fix(v, F)).collect(), seconds)
 }

@@ -139,3 +139,24 @@ fn lockstep(jobs: Vec<PartyJob<MemTransport>>, progress: &AtomicU64) -> Vec<Resu
         }
     }
 }
+
+/// Runs `f` as every one of `n` parties of a protocol in this process, one thread each over
+/// in-memory links, and returns their results in party order: for tests, benchmarks and tools
+/// that exercise kernels without a module.
+pub fn simulate<R: Send>(n: usize, frac_bits: u32, f: impl Fn(Semi2k<MemTransport>) -> R + Sync) -> Result<Vec<R>, VmError> {
+    let names: Vec<String> = (0..n).map(|i| format!("p{i}")).collect();
+    let seeds = deal_seeds(n)?;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = MemTransport::mesh(n)
+            .into_iter()
+            .zip(seeds)
+            .enumerate()
+            .map(|(i, (t, seeds))| {
+                let proto = Semi2k::new(Comm::new(t, i as u16, names.clone()), seeds, frac_bits);
+                let f = &f;
+                s.spawn(move || f(proto))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().map_err(|_| VmError::Internal("a party's thread panicked".into()))).collect()
+    })
+}

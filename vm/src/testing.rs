@@ -7,21 +7,7 @@ pub const F: u32 = 40;
 
 /// Runs `f` as every one of `n` parties, each on its own thread, and returns their results.
 pub fn simulate<R: Send>(n: usize, f: impl Fn(Semi2k<MemTransport>) -> R + Sync) -> Vec<R> {
-    let names: Vec<String> = (0..n).map(|i| format!("p{i}")).collect();
-    let seeds = deal_seeds(n).expect("seeds");
-    std::thread::scope(|s| {
-        let handles: Vec<_> = MemTransport::mesh(n)
-            .into_iter()
-            .zip(seeds)
-            .enumerate()
-            .map(|(i, (t, seeds))| {
-                let proto = Semi2k::new(Comm::new(t, i as u16, names.clone()), seeds, F);
-                let f = &f;
-                s.spawn(move || f(proto))
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().expect("party thread")).collect()
-    })
+    crate::run::simulate(n, F, f).expect("simulation")
 }
 
 /// A transport that keeps a copy of every payload it receives, to inspect what a party sees.
