@@ -46,16 +46,17 @@ fn setup(label: &str, program: &str) -> Setup {
     Setup { cluster: dir.join("cluster.toml"), module, base, s }
 }
 
+/// Starts one party; `extra` may carry its own `--out`, else outputs go to the scratch's `out`.
 fn party(st: &Setup, module: &Path, name: &str, input: (&str, &str), extra: &[&str]) -> Child {
-    let file = st.s.write(&format!("{name}.{}.csv", input.0), input.1);
-    Command::new(bin("sfvm"))
-        .arg("run")
-        .arg(module)
-        .args(["--party", name, "--cluster"])
-        .arg(&st.cluster)
-        .arg("--out")
-        .arg(st.s.path("out"))
-        .arg("--input")
+    static FILES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let k = FILES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let file = st.s.write(&format!("{name}.{}.{k}.csv", input.0), input.1);
+    let mut cmd = Command::new(bin("sfvm"));
+    cmd.arg("run").arg(module).args(["--party", name, "--cluster"]).arg(&st.cluster);
+    if !extra.contains(&"--out") {
+        cmd.arg("--out").arg(st.s.path("out"));
+    }
+    cmd.arg("--input")
         .arg(format!("{}={}", input.0, file.display()))
         .args(extra)
         .stdin(Stdio::null())
@@ -159,4 +160,57 @@ fn parties_running_different_modules_are_refused() {
     assert!(!a.status.success() && !b.status.success());
     let e = format!("{}{}", stderr(&a), stderr(&b));
     assert!(e.contains("runs module"), "{e}");
+}
+
+#[test]
+fn four_sessions_run_at_once() {
+    let st = setup("sessions", PROGRAM);
+    let mut runs = Vec::new();
+    for session in 1..=4u32 {
+        let xs = format!("{session}\n2\n");
+        let (a, b) = (
+            party(&st, &st.module, "alice", ("x", &xs), &["--session", &session.to_string(), "--out", &st.s.path(&format!("out{session}")).display().to_string()]),
+            party(&st, &st.module, "bob", ("y", "3\n4\n"), &["--session", &session.to_string(), "--out", &st.s.path(&format!("out{session}")).display().to_string()]),
+        );
+        runs.push((session, a, b));
+    }
+    for (session, a, b) in runs {
+        let (oa, _) = finish(a, Duration::from_secs(60));
+        let (ob, _) = finish(b, Duration::from_secs(60));
+        assert!(oa.status.success() && ob.status.success(), "session {session}: {}\n{}", stderr(&oa), stderr(&ob));
+        let p = std::fs::read_to_string(st.s.path(&format!("out{session}/alice/p.csv"))).expect("output");
+        let got: Vec<f64> = p.lines().map(|l| l.parse().expect("number")).collect();
+        let want = [3.0 * session as f64, 8.0];
+        assert!(got.iter().zip(want).all(|(g, w)| (g - w).abs() < 1e-9), "session {session}: {got:?}");
+    }
+}
+
+#[test]
+fn a_certificate_from_another_ca_is_refused() {
+    let st = setup("foreign", PROGRAM);
+    // A second cluster with the same addresses but its own CA: bob's certificate is foreign.
+    let other = st.s.path("other");
+    let o = Command::new(bin("sfvm")).args(["cluster", "init"]).arg(&other).args(["--parties", "alice,bob", "--base-port", &st.base.to_string()]).output().expect("init");
+    assert!(o.status.success());
+    let alice = party(&st, &st.module, "alice", ("x", "1\n"), &["--connect-timeout", "4"]);
+    let y = st.s.write("bob.y.csv", "1\n");
+    let bob = Command::new(bin("sfvm"))
+        .arg("run")
+        .arg(&st.module)
+        .args(["--party", "bob", "--cluster"])
+        .arg(other.join("cluster.toml"))
+        .arg("--input")
+        .arg(format!("y={}", y.display()))
+        .args(["--connect-timeout", "4"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let (a, _) = finish(alice, Duration::from_secs(30));
+    let (b, _) = finish(bob, Duration::from_secs(30));
+    assert!(!a.status.success() && !b.status.success(), "a foreign certificate was accepted");
+    assert!(stderr(&b).contains("TLS handshake failed") || stderr(&b).contains("alice"), "bob: {}", stderr(&b));
+    assert!(stderr(&a).contains("bob"), "alice: {}", stderr(&a));
+    assert!(!st.s.path("out").exists());
 }

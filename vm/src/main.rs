@@ -54,9 +54,10 @@ enum Command {
         /// The cluster file (`sfvm cluster init` writes one).
         #[arg(long, requires = "party")]
         cluster: Option<PathBuf>,
-        /// Parties of one run share a session id; concurrent runs need distinct ones.
-        #[arg(long, default_value = "default")]
-        session: String,
+        /// The parties of one run share a session number; concurrent runs over one cluster file
+        /// need distinct ones (session s listens on each cluster port + s * parties).
+        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..1000))]
+        session: u16,
         /// Seconds to keep retrying connections to parties not up yet.
         #[arg(long, default_value_t = 30.0)]
         connect_timeout: f64,

@@ -39,6 +39,9 @@ pub struct Connect<'a> {
     pub me: usize,
     pub module_hash: String,
     pub session: String,
+    /// Sessions are isolated by port: session s uses each party's port plus s times the number
+    /// of parties, so concurrent runs over one cluster file never share a listener.
+    pub session_index: u16,
     /// How long to keep dialing peers that are not up yet.
     pub deadline: Duration,
 }
@@ -110,8 +113,15 @@ pub async fn connect(c: Connect<'_>) -> Result<Links, VmError> {
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_config));
     let connector = tokio_rustls::TlsConnector::from(Arc::new(client_config));
 
-    let listener = TcpListener::bind(&me.address).await.map_err(|e| {
-        VmError::Input(format!("party {} cannot listen on {}: {e} (is another run of {} still going, or the port taken?)", me.name, me.address, me.name))
+    let address = |p: &crate::cluster::PartyEntry| -> Result<std::net::SocketAddr, VmError> {
+        let mut a: std::net::SocketAddr = p.address.parse().map_err(|_| VmError::Input(format!("party {}: bad address {}", p.name, p.address)))?;
+        let port = a.port() as u32 + c.session_index as u32 * parties.len() as u32;
+        a.set_port(u16::try_from(port).map_err(|_| VmError::Input(format!("session {} puts party {} past port 65535", c.session_index, p.name)))?);
+        Ok(a)
+    };
+    let my_address = address(me)?;
+    let listener = TcpListener::bind(my_address).await.map_err(|e| {
+        VmError::Input(format!("party {} cannot listen on {my_address}: {e} (is another run of {} in this session still going, or the port taken?)", me.name, me.name))
     })?;
     let hello = Hello { party: me.name.clone(), module: c.module_hash.clone(), session: c.session.clone() };
     let start = Instant::now();
@@ -121,9 +131,10 @@ pub async fn connect(c: Connect<'_>) -> Result<Links, VmError> {
     // Dial every lower party, with backoff while it is not up yet.
     for j in 0..c.me {
         let peer = &parties[j];
+        let peer_address = address(peer)?;
         let mut wait = Duration::from_millis(20);
         let tcp = loop {
-            match TcpStream::connect(&peer.address).await {
+            match TcpStream::connect(peer_address).await {
                 Ok(s) => break s,
                 Err(e) if start.elapsed() + wait < c.deadline => {
                     let _ = e;
@@ -131,7 +142,7 @@ pub async fn connect(c: Connect<'_>) -> Result<Links, VmError> {
                     wait = (wait * 2).min(Duration::from_secs(1));
                 }
                 Err(e) => {
-                    return Err(VmError::Link { peer: peer.name.clone(), message: format!("not reachable at {} after {:?}: {e}", peer.address, c.deadline) });
+                    return Err(VmError::Link { peer: peer.name.clone(), message: format!("not reachable at {peer_address} after {:?}: {e}", c.deadline) });
                 }
             }
         };

@@ -23,7 +23,8 @@ pub struct PartyRun {
     /// `NAME=FILE` for each of this party's inputs.
     pub inputs: Vec<String>,
     pub out: PathBuf,
-    pub session: String,
+    /// The session number: concurrent runs over one cluster file use distinct ones.
+    pub session: u16,
     pub connect_timeout: Duration,
 }
 
@@ -56,7 +57,8 @@ pub fn run(r: &PartyRun) -> Result<(), String> {
             cluster: &cluster,
             me,
             module_hash: header.hash_hex(),
-            session: r.session.clone(),
+            session: r.session.to_string(),
+            session_index: r.session,
             deadline: r.connect_timeout,
         })
         .await?;
