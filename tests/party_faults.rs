@@ -214,3 +214,21 @@ fn a_certificate_from_another_ca_is_refused() {
     assert!(stderr(&a).contains("bob"), "alice: {}", stderr(&a));
     assert!(!st.s.path("out").exists());
 }
+
+/// A peer that is alive but silent (stopped): the receive times out naming it and the line.
+#[test]
+fn a_silent_peer_times_out_naming_it_and_the_line() {
+    let st = setup("silent", LONG);
+    let alice = party(&st, &st.module, "alice", ("x", "1\n2\n3\n"), &["--recv-timeout", "2"]);
+    let mut bob = party(&st, &st.module, "bob", ("y", "0.5\n0.25\n0.125\n"), &["--recv-timeout", "2"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    let stopped = Command::new("kill").args(["-STOP", &bob.id().to_string()]).status().expect("kill -STOP");
+    assert!(stopped.success());
+    let (a, took) = finish(alice, Duration::from_secs(30));
+    let _ = bob.kill();
+    let _ = bob.wait();
+    let e = stderr(&a);
+    assert!(!a.status.success());
+    assert!(e.contains("bob") && e.contains("receive timeout") && e.contains("p.sf:"), "{e}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+}

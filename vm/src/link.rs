@@ -127,11 +127,19 @@ pub struct Comm<T: Transport> {
     last_round: Option<Tag>,
     /// Counts messages received, for a scheduler that must tell progress from deadlock.
     progress: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
+    /// The longest a receive waits before it names the silent peer.
+    recv_timeout: Option<std::time::Duration>,
 }
 
 impl<T: Transport> Comm<T> {
     pub fn new(transport: T, me: PartyId, parties: Vec<String>) -> Comm<T> {
-        Comm { transport, me, parties, traffic: Traffic::default(), last_round: None, progress: None }
+        Comm { transport, me, parties, traffic: Traffic::default(), last_round: None, progress: None, recv_timeout: None }
+    }
+
+    /// Makes a receive that waits longer than `timeout` an error naming the peer.
+    pub fn with_recv_timeout(mut self, timeout: Option<std::time::Duration>) -> Comm<T> {
+        self.recv_timeout = timeout;
+        self
     }
 
     /// Reports every message received to `progress`.
@@ -166,7 +174,17 @@ impl<T: Transport> Comm<T> {
             self.traffic.rounds += 1;
         }
         let peer = self.name(from);
-        match self.transport.recv(from).await.map_err(|message| VmError::Link { peer: peer.clone(), message })? {
+        let received = match self.recv_timeout {
+            None => self.transport.recv(from).await,
+            Some(limit) => {
+                let recv = std::pin::pin!(self.transport.recv(from));
+                match futures::future::select(recv, futures_timer::Delay::new(limit)).await {
+                    futures::future::Either::Left((r, _)) => r,
+                    futures::future::Either::Right(_) => Err(format!("sent nothing for {:.0} s (the receive timeout); is it still running?", limit.as_secs_f64())),
+                }
+            }
+        };
+        match received.map_err(|message| VmError::Link { peer: peer.clone(), message })? {
             Message::Data { tag: got, payload } if got == tag => {
                 self.traffic.bytes_received += payload.len() as u64;
                 if let Some(p) = &self.progress {

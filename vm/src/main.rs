@@ -61,6 +61,9 @@ enum Command {
         /// Seconds to keep retrying connections to parties not up yet.
         #[arg(long, default_value_t = 30.0)]
         connect_timeout: f64,
+        /// Seconds one receive may wait for a peer before the run fails naming it (party mode).
+        #[arg(long, default_value_t = 300.0)]
+        recv_timeout: f64,
     },
     /// Cluster set-up.
     Cluster {
@@ -95,7 +98,7 @@ enum ModeArg {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { module, mode, inputs, out, party: Some(party), cluster: Some(cluster), session, connect_timeout } => {
+        Command::Run { module, mode, inputs, out, party: Some(party), cluster: Some(cluster), session, connect_timeout, recv_timeout } => {
             let _ = mode;
             sfvm::party::run(&sfvm::party::PartyRun {
                 module,
@@ -105,6 +108,7 @@ fn main() -> ExitCode {
                 out,
                 session,
                 connect_timeout: std::time::Duration::from_secs_f64(connect_timeout.max(0.0)),
+                recv_timeout: std::time::Duration::from_secs_f64(recv_timeout.max(0.001)),
             })
         }
         Command::Run { module, mode, inputs, out, .. } => {

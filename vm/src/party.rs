@@ -26,6 +26,8 @@ pub struct PartyRun {
     /// The session number: concurrent runs over one cluster file use distinct ones.
     pub session: u16,
     pub connect_timeout: Duration,
+    /// The longest one receive may wait for a peer.
+    pub recv_timeout: Duration,
 }
 
 pub fn run(r: &PartyRun) -> Result<(), String> {
@@ -62,7 +64,7 @@ pub fn run(r: &PartyRun) -> Result<(), String> {
             deadline: r.connect_timeout,
         })
         .await?;
-        let mut comm = Comm::new(links.transport, me as u16, header.parties.clone());
+        let mut comm = Comm::new(links.transport, me as u16, header.parties.clone()).with_recv_timeout(Some(r.recv_timeout));
         let outcome = match prepared {
             Err(cause) => {
                 comm.abort(name, &cause);
