@@ -232,3 +232,63 @@ fn a_silent_peer_times_out_naming_it_and_the_line() {
     assert!(e.contains("bob") && e.contains("receive timeout") && e.contains("p.sf:"), "{e}");
     assert!(took < Duration::from_secs(10), "{took:?}");
 }
+
+/// What crosses the wire is ciphertext: a relay in front of alice (bob dials her) records every
+/// byte both ways,
+/// and neither the plaintext inputs (as float64 bytes) nor their fixed-point encodings appear.
+#[test]
+fn nothing_in_the_clear_on_the_wire() {
+    let st = setup("wire", PROGRAM);
+    // Alice listens elsewhere; the cluster's address for alice is the relay.
+    let real = port();
+    let text = std::fs::read_to_string(&st.cluster).expect("cluster");
+    let alice_addr = format!("127.0.0.1:{}", st.base);
+    let patched = text.replace("key = \"alice.key\"", &format!("key = \"alice.key\"\nlisten = \"127.0.0.1:{real}\""));
+    assert_ne!(patched, text, "alice's entry was not patched");
+    std::fs::write(&st.cluster, patched).expect("patch cluster");
+    let relay = std::net::TcpListener::bind(&alice_addr).expect("relay");
+    let tap = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+    let tap2 = tap.clone();
+    let relay_thread = std::thread::spawn(move || {
+        let Ok((client, _)) = relay.accept() else { return };
+        let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", real)) else { return };
+        let pump = |mut from: std::net::TcpStream, mut to: std::net::TcpStream, tap: std::sync::Arc<std::sync::Mutex<Vec<u8>>>| {
+            std::thread::spawn(move || {
+                use std::io::{Read, Write};
+                let mut buf = [0u8; 65536];
+                while let Ok(n) = from.read(&mut buf) {
+                    if n == 0 || to.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                    if let Ok(mut t) = tap.lock() {
+                        t.extend_from_slice(&buf[..n]);
+                    }
+                }
+                let _ = to.shutdown(std::net::Shutdown::Write);
+            })
+        };
+        let a = pump(client.try_clone().expect("clone"), server.try_clone().expect("clone"), tap2.clone());
+        let b = pump(server, client, tap2);
+        let _ = a.join();
+        let _ = b.join();
+    });
+    let xs = [1234.5678f64, -8765.4321, 3141.5926];
+    let x_text: String = xs.iter().map(|v| format!("{v}\n")).collect();
+    let alice = party(&st, &st.module, "alice", ("x", &x_text), &[]);
+    let bob = party(&st, &st.module, "bob", ("y", "2\n2\n2\n"), &[]);
+    let (a, _) = finish(alice, Duration::from_secs(30));
+    let (b, _) = finish(bob, Duration::from_secs(30));
+    assert!(a.status.success() && b.status.success(), "{}\n{}", stderr(&a), stderr(&b));
+    let _ = relay_thread.join();
+    let wire = tap.lock().expect("tap").clone();
+    assert!(wire.len() > 1000, "the relay saw only {} bytes", wire.len());
+    // The hello carries the module hash as text: without TLS it would be plain on the wire.
+    let hash = sf_isa::ModuleFile::open(&st.module).expect("module").header.hash_hex();
+    assert!(!wire.windows(16).any(|w| w == &hash.as_bytes()[..16]), "the hello crossed the wire in the clear");
+    for v in xs {
+        let fixed = ((v * 2f64.powi(40)).round() as i128 as u128).to_le_bytes();
+        for (what, needle) in [("float64", &v.to_le_bytes()[..]), ("fixed point", &fixed[..])] {
+            assert!(!wire.windows(needle.len()).any(|w| w == needle), "{v} as {what} crossed the wire in the clear");
+        }
+    }
+}

@@ -26,9 +26,13 @@ pub struct ClusterFile {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PartyEntry {
     pub name: String,
+    /// Where the others reach this party.
     pub address: String,
     pub cert: String,
     pub key: String,
+    /// Where this party listens, when it differs from `address` (behind a proxy or NAT).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
 }
 
 /// A cluster file read and checked, with its folder for resolving paths.
@@ -46,8 +50,10 @@ impl Cluster {
             if file.parties[..i].iter().any(|q| q.name == p.name) {
                 return Err(err(format!("party `{}` is listed twice", p.name)));
             }
-            if p.address.parse::<std::net::SocketAddr>().is_err() {
-                return Err(err(format!("party `{}`: `{}` is not an address like 127.0.0.1:20000", p.name, p.address)));
+            for a in std::iter::once(&p.address).chain(p.listen.as_ref()) {
+                if a.parse::<std::net::SocketAddr>().is_err() {
+                    return Err(err(format!("party `{}`: `{a}` is not an address like 127.0.0.1:20000", p.name)));
+                }
             }
         }
         Ok(Cluster { path: path.to_path_buf(), file })
@@ -100,6 +106,7 @@ pub fn init(dir: &Path, parties: &[String], host: &str, base_port: u16) -> Resul
             address: format!("{host}:{}", base_port as usize + i),
             cert: format!("{name}.pem"),
             key: format!("{name}.key"),
+            listen: None,
         });
     }
     let file = ClusterFile { ca: "ca.pem".into(), parties: entries };

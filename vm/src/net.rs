@@ -113,13 +113,14 @@ pub async fn connect(c: Connect<'_>) -> Result<Links, VmError> {
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_config));
     let connector = tokio_rustls::TlsConnector::from(Arc::new(client_config));
 
-    let address = |p: &crate::cluster::PartyEntry| -> Result<std::net::SocketAddr, VmError> {
-        let mut a: std::net::SocketAddr = p.address.parse().map_err(|_| VmError::Input(format!("party {}: bad address {}", p.name, p.address)))?;
+    let shifted = |p: &crate::cluster::PartyEntry, text: &str| -> Result<std::net::SocketAddr, VmError> {
+        let mut a: std::net::SocketAddr = text.parse().map_err(|_| VmError::Input(format!("party {}: bad address {text}", p.name)))?;
         let port = a.port() as u32 + c.session_index as u32 * parties.len() as u32;
         a.set_port(u16::try_from(port).map_err(|_| VmError::Input(format!("session {} puts party {} past port 65535", c.session_index, p.name)))?);
         Ok(a)
     };
-    let my_address = address(me)?;
+    let address = |p: &crate::cluster::PartyEntry| shifted(p, &p.address);
+    let my_address = shifted(me, me.listen.as_deref().unwrap_or(&me.address))?;
     let listener = TcpListener::bind(my_address).await.map_err(|e| {
         VmError::Input(format!("party {} cannot listen on {my_address}: {e} (is another run of {} in this session still going, or the port taken?)", me.name, me.name))
     })?;
