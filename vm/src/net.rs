@@ -67,8 +67,12 @@ async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> std::io::Result<Vec<u8>>
     if len > MAX_FRAME {
         return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("a frame of {len} bytes")));
     }
-    let mut buf = vec![0u8; len as usize];
-    r.read_exact(&mut buf).await?;
+    // The buffer grows as bytes arrive: a length that no data follows allocates nothing.
+    let mut buf = Vec::with_capacity(len.min(1 << 20) as usize);
+    r.take(len).read_to_end(&mut buf).await?;
+    if buf.len() as u64 != len {
+        return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the frame ended early"));
+    }
     Ok(buf)
 }
 
