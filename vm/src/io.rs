@@ -7,7 +7,7 @@
 use crate::error::VmError;
 use crate::value::{fmt_shape, Plain};
 use ndarray::{ArrayD, IxDyn};
-use sf_isa::{display_shape, DType, InputDecl};
+use sf_isa::{display_shape, DType, DebugInfo, InputDecl, Segment};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -103,6 +103,29 @@ pub fn bind_input(decl: &InputDecl, table: Table, symbols: &[String], bindings: 
         Values::Fix(v) => Plain::Fix(ArrayD::from_shape_vec(IxDyn(&shape), v).map_err(shaped)?),
         Values::Int(v) => Plain::Int(ArrayD::from_shape_vec(IxDyn(&shape), v).map_err(shaped)?),
     })
+}
+
+/// Reads and shapes the inputs `segment` declares, taking each file from `files` (input name,
+/// path); binds the shape symbols they determine. `prefix` is how the command line names the
+/// party's inputs (`alice.` in sim mode, nothing in party mode), for the messages.
+pub fn load_inputs(segment: &Segment, party: &str, prefix: &str, files: &mut Vec<(String, PathBuf)>, symbols: &[String], debug: &DebugInfo) -> Result<(Vec<Plain>, Vec<Option<u64>>), String> {
+    let mut bindings = vec![None; symbols.len()];
+    let mut inputs = Vec::new();
+    for decl in &segment.inputs {
+        let Some(pos) = files.iter().position(|(n, _)| *n == decl.name) else {
+            let shape = if decl.shape.is_empty() { String::new() } else { display_shape(&decl.shape, symbols) };
+            return Err(format!("missing --input {prefix}{}=FILE ({} declares it {}{shape} @{party})", decl.name, debug.describe(decl.loc), decl.dtype));
+        };
+        let (_, path) = files.remove(pos);
+        let table = read_csv(&path, decl.dtype).map_err(|e| e.to_string())?;
+        inputs.push(bind_input(decl, table, symbols, &mut bindings).map_err(|e| e.to_string())?);
+    }
+    if let Some((name, _)) = files.first() {
+        let known: Vec<String> = segment.inputs.iter().map(|d| format!("{prefix}{}", d.name)).collect();
+        let known = if known.is_empty() { format!("{party} has no inputs") } else { format!("the inputs of {party} are {}", known.join(", ")) };
+        return Err(format!("--input {prefix}{name}: the program has no such input; {known}"));
+    }
+    Ok((inputs, bindings))
 }
 
 /// Writes `DIR/<party>/<name>.csv` atomically: a vector one value a line, a matrix one row a line.

@@ -6,12 +6,11 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use sf_isa::{display_shape, ModuleFile};
+use sf_isa::ModuleFile;
 use sfvm::error::VmError;
 use sfvm::io;
 use sfvm::value::Plain;
 use sfvm::run::{run_local, LocalParty, Mode, RunSpec};
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -137,43 +136,24 @@ fn run(module_path: PathBuf, mode: Mode, input_args: Vec<String>, out: PathBuf) 
     let debug = Arc::new(module.debug_info().map_err(|e| e.to_string())?);
     let symbols = Arc::new(header.symbols.clone());
 
-    let mut files: BTreeMap<(usize, String), PathBuf> = BTreeMap::new();
+    let mut files: Vec<Vec<(String, PathBuf)>> = vec![Vec::new(); header.parties.len()];
     for arg in &input_args {
         let (key, file) = arg.split_once('=').ok_or_else(|| format!("--input {arg}: expected PARTY.NAME=FILE"))?;
         let (party, name) = key.split_once('.').ok_or_else(|| format!("--input {arg}: expected PARTY.NAME=FILE, e.g. alice.x=data/x.csv"))?;
         let p = header.parties.iter().position(|q| q == party).ok_or_else(|| {
             format!("--input {arg}: unknown party `{party}`; the module's parties are {}", header.parties.join(", "))
         })?;
-        if files.insert((p, name.to_string()), PathBuf::from(file)).is_some() {
+        if files[p].iter().any(|(n, _)| n == name) {
             return Err(format!("--input {key} is given twice"));
         }
+        files[p].push((name.to_string(), PathBuf::from(file)));
     }
 
     let mut parties = Vec::new();
     for (p, party) in header.parties.iter().enumerate() {
         let segment = module.segment(p as u16).map_err(|e| e.to_string())?;
-        let mut bindings = vec![None; symbols.len()];
-        let mut inputs = Vec::new();
-        for decl in &segment.inputs {
-            let path = files.remove(&(p, decl.name.clone())).ok_or_else(|| {
-                format!(
-                    "missing --input {party}.{}=FILE ({} declares it {}{} @{party})",
-                    decl.name,
-                    debug.describe(decl.loc),
-                    decl.dtype,
-                    if decl.shape.is_empty() { String::new() } else { display_shape(&decl.shape, &symbols) }
-                )
-            })?;
-            let table = io::read_csv(&path, decl.dtype).map_err(|e| e.to_string())?;
-            inputs.push(io::bind_input(decl, table, &symbols, &mut bindings).map_err(|e| e.to_string())?);
-        }
+        let (inputs, bindings) = io::load_inputs(&segment, party, &format!("{party}."), &mut files[p], &symbols, &debug)?;
         parties.push(LocalParty { segment, inputs, bindings });
-    }
-    if let Some(((p, name), _)) = files.into_iter().next() {
-        let party = &header.parties[p];
-        let known: Vec<String> = parties[p].segment.inputs.iter().map(|d| format!("{party}.{}", d.name)).collect();
-        let known = if known.is_empty() { format!("{party} has no inputs") } else { format!("the inputs of {party} are {}", known.join(", ")) };
-        return Err(format!("--input {party}.{name}: the program has no such input; {known}"));
     }
 
     let mut constants: Vec<Option<Plain>> = vec![None; header.constants.len()];

@@ -11,7 +11,7 @@ use crate::link::Comm;
 use crate::net::{self, Connect};
 use crate::semi2k::{exchange_seeds, Semi2k};
 use crate::value::Plain;
-use sf_isa::{display_shape, ModuleFile};
+use sf_isa::ModuleFile;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -123,21 +123,7 @@ fn prepare(r: &PartyRun, module: &mut ModuleFile, segment: &sf_isa::Segment, sym
         }
         files.push((input.to_string(), PathBuf::from(file)));
     }
-    let mut bindings = vec![None; symbols.len()];
-    let mut inputs = Vec::new();
-    for decl in &segment.inputs {
-        let Some(pos) = files.iter().position(|(n, _)| *n == decl.name) else {
-            let shape = if decl.shape.is_empty() { String::new() } else { display_shape(&decl.shape, &symbols) };
-            return Err(format!("missing --input {}=FILE ({} declares it {}{shape} @{name})", decl.name, debug.describe(decl.loc), decl.dtype));
-        };
-        let (_, path) = files.remove(pos);
-        let table = io::read_csv(&path, decl.dtype).map_err(|e| e.to_string())?;
-        inputs.push(io::bind_input(decl, table, &symbols, &mut bindings).map_err(|e| e.to_string())?);
-    }
-    if let Some((input, _)) = files.first() {
-        let known: Vec<&str> = segment.inputs.iter().map(|d| d.name.as_str()).collect();
-        return Err(format!("--input {input}: {name} has no such input; its inputs are {}", if known.is_empty() { "none".to_string() } else { known.join(", ") }));
-    }
+    let (inputs, bindings) = io::load_inputs(segment, name, "", &mut files, symbols, debug)?;
     let mut constants: Vec<Option<Plain>> = vec![None; n_constants];
     for id in segment.constants_used() {
         let c = module.constant(id).map_err(|e| e.to_string())?;
