@@ -251,7 +251,15 @@ fn nothing_in_the_clear_on_the_wire() {
     let tap2 = tap.clone();
     let relay_thread = std::thread::spawn(move || {
         let Ok((client, _)) = relay.accept() else { return };
-        let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", real)) else { return };
+        // Alice may not listen yet: retry, as the parties themselves do.
+        let started = Instant::now();
+        let server = loop {
+            match std::net::TcpStream::connect(("127.0.0.1", real)) {
+                Ok(s) => break s,
+                Err(_) if started.elapsed() < Duration::from_secs(20) => std::thread::sleep(Duration::from_millis(20)),
+                Err(_) => return,
+            }
+        };
         let pump = |mut from: std::net::TcpStream, mut to: std::net::TcpStream, tap: std::sync::Arc<std::sync::Mutex<Vec<u8>>>| {
             std::thread::spawn(move || {
                 use std::io::{Read, Write};
