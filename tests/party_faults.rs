@@ -300,3 +300,48 @@ fn nothing_in_the_clear_on_the_wire() {
         }
     }
 }
+
+/// The shared cases that `run_case.py` cannot run in party mode (a party without outputs is
+/// never started there): every party of the program started here, outputs against the
+/// float64 references.
+#[test]
+fn lr_and_mlp_in_party_mode_with_every_party() {
+    let acceptance = sf_tests::acceptance_dir();
+    for case in ["lr", "mlp"] {
+        let dir = acceptance.join(case);
+        let s = Scratch::new(&format!("party-{case}"));
+        let src = std::fs::read_to_string(dir.join(format!("{case}.sf"))).expect("source");
+        let module = compile(&s, case, &src);
+        let base = port();
+        let cluster = s.path("cluster");
+        let o = Command::new(bin("sfvm")).args(["cluster", "init"]).arg(&cluster).args(["--parties", "alice,bob", "--base-port", &base.to_string()]).output().expect("init");
+        assert!(o.status.success(), "{}", stderr(&o));
+        let mut children = Vec::new();
+        for party in ["alice", "bob"] {
+            let mut cmd = Command::new(bin("sfvm"));
+            cmd.arg("run").arg(&module).args(["--party", party, "--cluster"]).arg(cluster.join("cluster.toml")).arg("--out").arg(s.path("out"));
+            for entry in std::fs::read_dir(dir.join("data")).expect("data").flatten() {
+                let file = entry.file_name().to_string_lossy().to_string();
+                if let Some(name) = file.strip_prefix(&format!("{party}.")).and_then(|f| f.strip_suffix(".csv")) {
+                    cmd.arg("--input").arg(format!("{name}={}", entry.path().display()));
+                }
+            }
+            children.push(cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn"));
+        }
+        for child in children {
+            let (o, _) = finish(child, Duration::from_secs(120));
+            assert!(o.status.success(), "{case}: {}", stderr(&o));
+        }
+        let tolerance: f64 = std::fs::read_to_string(dir.join("tolerance")).expect("tolerance").trim().parse().expect("number");
+        for entry in std::fs::read_dir(dir.join("expected/alice")).expect("expected").flatten() {
+            let read = |p: &Path| -> Vec<f64> {
+                std::fs::read_to_string(p).expect("csv").split(|c| c == '\n' || c == ',').filter(|t| !t.trim().is_empty()).map(|t| t.trim().parse().expect("number")).collect()
+            };
+            let want = read(&entry.path());
+            let got = read(&s.path("out/alice").join(entry.file_name()));
+            assert_eq!(want.len(), got.len(), "{case}/{:?}", entry.file_name());
+            let err = want.iter().zip(&got).map(|(a, b)| (a - b).abs()).fold(0f64, f64::max);
+            assert!(err <= tolerance, "{case}/{:?}: error {err}", entry.file_name());
+        }
+    }
+}

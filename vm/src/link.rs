@@ -65,6 +65,10 @@ pub trait Transport {
     fn send(&mut self, to: PartyId, message: Message) -> Result<(), String>;
     /// The next message from `from`; `Err` when the peer is gone.
     fn recv(&mut self, from: PartyId) -> impl Future<Output = Result<Message, String>>;
+    /// A message from `from` that has already arrived, without waiting.
+    fn pending(&mut self, _from: PartyId) -> Option<Message> {
+        None
+    }
 }
 
 /// In-process channels, one per ordered pair of parties.
@@ -106,6 +110,10 @@ impl Transport for MemTransport {
     async fn recv(&mut self, from: PartyId) -> Result<Message, String> {
         let rx = self.from.get_mut(from as usize).and_then(Option::as_mut).ok_or("no such peer")?;
         rx.next().await.ok_or_else(|| "the peer has stopped without a word".to_string())
+    }
+
+    fn pending(&mut self, from: PartyId) -> Option<Message> {
+        self.from.get_mut(from as usize).and_then(Option::as_mut).and_then(|rx| rx.try_recv().ok())
     }
 }
 
@@ -165,7 +173,18 @@ impl<T: Transport> Comm<T> {
         self.traffic.bytes_sent += payload.len() as u64;
         self.traffic.messages_sent += 1;
         let peer = self.name(to);
-        self.transport.send(to, Message::Data { tag, payload }).map_err(|message| VmError::Link { peer, message })
+        match self.transport.send(to, Message::Data { tag, payload }) {
+            Ok(()) => Ok(()),
+            // A peer that stopped may have said why before it went: report that cause.
+            Err(message) => {
+                while let Some(m) = self.transport.pending(to) {
+                    if let Message::Abort { origin, cause } = m {
+                        return Err(VmError::Aborted { party: origin, cause });
+                    }
+                }
+                Err(VmError::Link { peer, message })
+            }
+        }
     }
 
     pub async fn recv(&mut self, from: PartyId, tag: Tag) -> Result<Vec<u8>, VmError> {
