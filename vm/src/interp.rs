@@ -335,6 +335,32 @@ impl<T: Transport> Machine<T> {
         self.regs.get(r as usize).and_then(Option::as_ref).ok_or_else(|| VmError::Internal(format!("register {r} is empty")))
     }
 
+    /// Moves the values of `regs` out of their registers, each distinct register once, so that
+    /// an operation can read them while it borrows the machine, without copying them;
+    /// [`Machine::restore`] puts them back.
+    fn take_operands(&mut self, regs: &[Reg]) -> Result<Vec<(Reg, Value)>, VmError> {
+        let mut taken: Vec<(Reg, Value)> = Vec::with_capacity(regs.len());
+        for &r in regs {
+            if taken.iter().any(|(t, _)| *t == r) {
+                continue;
+            }
+            match self.regs.get_mut(r as usize).and_then(Option::take) {
+                Some(v) => taken.push((r, v)),
+                None => {
+                    self.restore(taken);
+                    return Err(VmError::Internal(format!("register {r} is empty")));
+                }
+            }
+        }
+        Ok(taken)
+    }
+
+    fn restore(&mut self, taken: Vec<(Reg, Value)>) {
+        for (r, v) in taken {
+            self.regs[r as usize] = Some(v);
+        }
+    }
+
     fn plain(&self, r: Reg) -> Result<&Plain, VmError> {
         match self.get(r)? {
             Value::Plain(p) => Ok(p),
@@ -468,12 +494,16 @@ impl<T: Transport> Machine<T> {
                 }
             }
             Instr::Binary { op, a, b, seq, .. } => {
-                let (a, b) = (self.get(*a)?.clone(), self.get(*b)?.clone());
-                self.binary(*op, a, b, *seq).await?
+                let taken = self.take_operands(&[*a, *b])?;
+                let result = self.binary(*op, operand(&taken, *a), operand(&taken, *b), *seq).await;
+                self.restore(taken);
+                result?
             }
             Instr::Select { c, a, b, seq, .. } => {
-                let (c, a, b) = (self.get(*c)?.clone(), self.get(*a)?.clone(), self.get(*b)?.clone());
-                self.select(c, a, b, *seq).await?
+                let taken = self.take_operands(&[*c, *a, *b])?;
+                let result = self.select(operand(&taken, *c), operand(&taken, *a), operand(&taken, *b), *seq).await;
+                self.restore(taken);
+                result?
             }
             Instr::Reduce { op, a, axis, seq, .. } => match self.get(*a)?.clone() {
                 Value::Plain(p) => Value::Plain(plain::reduce(*op, &p, *axis as usize)?),
@@ -685,17 +715,17 @@ impl<T: Transport> Machine<T> {
         })
     }
 
-    async fn binary(&mut self, op: BinOp, a: Value, b: Value, seq: u32) -> Result<Value, VmError> {
+    async fn binary(&mut self, op: BinOp, a: &Value, b: &Value, seq: u32) -> Result<Value, VmError> {
         let dtype = a.dtype();
-        if let (Value::Plain(x), Value::Plain(y)) = (&a, &b) {
+        if let (Value::Plain(x), Value::Plain(y)) = (a, b) {
             return Ok(Value::Plain(plain::binary(op, x, y)?));
         }
         if op.is_comparison() {
-            return self.compare(op, &a, &b, seq).await;
+            return self.compare(op, a, b, seq).await;
         }
         if op.is_logical() {
             // On 0/1 shares: a && b = ab, a || b = a + b - ab; a product of unscaled bits.
-            let (x, y) = (self.as_share(&a)?, self.as_share(&b)?);
+            let (x, y) = (self.as_share(a)?, self.as_share(b)?);
             let ab = self.mul_shares(&x, &y, seq).await?;
             let share = if op == BinOp::And {
                 ab
@@ -708,7 +738,7 @@ impl<T: Transport> Machine<T> {
         let truncate = dtype == DType::Fix && b.dtype() == DType::Fix && matches!(op, BinOp::Mul | BinOp::MatMul | BinOp::Div);
         let share = match (op, a, b) {
             (BinOp::Add | BinOp::Sub, a, b) => {
-                let (x, y) = (self.as_share(&a)?, self.as_share(&b)?);
+                let (x, y) = (self.as_share(a)?, self.as_share(b)?);
                 if op == BinOp::Add {
                     value::zip_with(&x, &y, u128::wrapping_add)?
                 } else {
@@ -716,17 +746,17 @@ impl<T: Transport> Machine<T> {
                 }
             }
             (BinOp::Mul, Value::Shared { share, .. }, Value::Plain(p)) | (BinOp::Mul, Value::Plain(p), Value::Shared { share, .. }) => {
-                value::zip_with(&share, &self.encode(&p)?, u128::wrapping_mul)?
+                value::zip_with(share, &self.encode(p)?, u128::wrapping_mul)?
             }
-            (BinOp::Mul, Value::Shared { share: x, .. }, Value::Shared { share: y, .. }) => self.mul_shares(&x, &y, seq).await?,
+            (BinOp::Mul, Value::Shared { share: x, .. }, Value::Shared { share: y, .. }) => self.mul_shares(x, y, seq).await?,
             // Division by a public value is multiplication by its reciprocal, computed in plaintext.
             (BinOp::Div, Value::Shared { share, .. }, Value::Plain(p)) => {
-                let reciprocal = plain::unary(UnaryOp::Reciprocal, &plain::cast_to_fix(&p))?;
-                value::zip_with(&share, &self.encode(&reciprocal)?, u128::wrapping_mul)?
+                let reciprocal = plain::unary(UnaryOp::Reciprocal, &plain::cast_to_fix(p))?;
+                value::zip_with(share, &self.encode(&reciprocal)?, u128::wrapping_mul)?
             }
             // a / b = a * (1 / b), the reciprocal by Newton's method.
             (BinOp::Div, a, b) => {
-                let (x, y) = (self.as_share(&a)?, self.as_share(&b)?);
+                let (x, y) = (self.as_share(a)?, self.as_share(b)?);
                 let shape = value::broadcast_shape(x.shape(), y.shape())?;
                 let (x, y) = (flat(&value::broadcast_to(&x, &shape)?), flat(&value::broadcast_to(&y, &shape)?));
                 let mut steps = Steps::new(seq, self.iter_key);
@@ -734,12 +764,12 @@ impl<T: Transport> Machine<T> {
                 let q = self.proto.mul_fix(&x, &r, &mut steps).await?;
                 return Ok(Value::Shared { share: to_array(q, &shape)?, dtype });
             }
-            (BinOp::MatMul, Value::Shared { share, .. }, Value::Plain(p)) => value::matmul_with(&share, &self.encode(&p)?, ring::matmul)?,
-            (BinOp::MatMul, Value::Plain(p), Value::Shared { share, .. }) => value::matmul_with(&self.encode(&p)?, &share, ring::matmul)?,
+            (BinOp::MatMul, Value::Shared { share, .. }, Value::Plain(p)) => value::matmul_with(share, &self.encode(p)?, ring::matmul)?,
+            (BinOp::MatMul, Value::Plain(p), Value::Shared { share, .. }) => value::matmul_with(&self.encode(p)?, share, ring::matmul)?,
             (BinOp::MatMul, Value::Shared { share: x, .. }, Value::Shared { share: y, .. }) => {
                 let (dims, shape) = value::matmul_dims(x.shape(), y.shape())?;
                 let tag = self.tag(seq, 0);
-                let z = self.proto.matmul(&flat(&x), &flat(&y), dims, tag).await?;
+                let z = self.proto.matmul(&flat(x), &flat(y), dims, tag).await?;
                 to_array(z, &shape)?
             }
             (op, _, _) => return Err(not_yet(&format!("`{}` on secrets", op.name()))),
@@ -765,19 +795,19 @@ impl<T: Transport> Machine<T> {
 
     /// `c ? a : b`. A public condition picks shares locally; a shared one (0 or 1, unscaled)
     /// computes b + c (a - b) with one Beaver product, which needs no truncation.
-    async fn select(&mut self, c: Value, a: Value, b: Value, seq: u32) -> Result<Value, VmError> {
+    async fn select(&mut self, c: &Value, a: &Value, b: &Value, seq: u32) -> Result<Value, VmError> {
         let dtype = a.dtype();
-        match (&c, &a, &b) {
+        match (c, a, b) {
             (Value::Plain(Plain::Bool(c)), Value::Plain(a), Value::Plain(b)) => Ok(Value::Plain(plain::select(c, a, b)?)),
             (Value::Plain(Plain::Bool(c)), _, _) => {
-                let (x, y) = (self.as_share(&a)?, self.as_share(&b)?);
+                let (x, y) = (self.as_share(a)?, self.as_share(b)?);
                 let shape = value::broadcast_shape(c.shape(), &value::broadcast_shape(x.shape(), y.shape())?)?;
                 let (c, x, y) = (value::broadcast_to(c, &shape)?, value::broadcast_to(&x, &shape)?, value::broadcast_to(&y, &shape)?);
                 let share = ndarray::Zip::from(&c).and(&x).and(&y).map_collect(|&c, &x, &y| if c { x } else { y });
                 Ok(Value::Shared { share, dtype })
             }
             (Value::Shared { share: cs, .. }, _, _) => {
-                let (x, y) = (self.as_share(&a)?, self.as_share(&b)?);
+                let (x, y) = (self.as_share(a)?, self.as_share(b)?);
                 let diff = value::zip_with(&x, &y, u128::wrapping_sub)?;
                 let prod = self.mul_shares(cs, &diff, seq).await?;
                 Ok(Value::Shared { share: value::zip_with(&prod, &y, u128::wrapping_add)?, dtype })
@@ -788,7 +818,13 @@ impl<T: Transport> Machine<T> {
 }
 
 fn not_yet(what: &str) -> VmError {
-    VmError::Value(format!("{what} needs a protocol this sfvm does not implement yet (comparison and nonlinear functions come next)"))
+    VmError::Value(format!("{what} needs a protocol this sfvm does not implement"))
+}
+
+/// The value of register `r` among operands moved out by `take_operands`.
+fn operand(taken: &[(Reg, Value)], r: Reg) -> &Value {
+    // take_operands moved out every register asked for, so `r` is there.
+    &taken[taken.iter().position(|(t, _)| *t == r).unwrap_or(0)].1
 }
 
 fn scalar(value: Literal) -> Plain {

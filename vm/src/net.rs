@@ -249,6 +249,7 @@ async fn greet<S: AsyncRead + AsyncWrite + Unpin>(s: &mut S, hello: &Hello, expe
     Ok(())
 }
 
-fn short(hash: &str) -> &str {
-    &hash[..hash.len().min(16)]
+/// The first 16 characters of a hash as a peer sent it (never split inside a character).
+fn short(hash: &str) -> String {
+    hash.chars().take(16).collect()
 }

@@ -161,9 +161,12 @@ pub fn matmul_dims(a: &[usize], b: &[usize]) -> Result<((usize, usize, usize), V
 /// Matrix product of two tensors of rank 1 or 2 with a given multiply-accumulate.
 pub fn matmul_with<T: Copy + Default>(a: &ArrayD<T>, b: &ArrayD<T>, kernel: impl Fn(&[T], &[T], usize, usize, usize) -> Vec<T>) -> Result<ArrayD<T>, VmError> {
     let ((m, k, n), out) = matmul_dims(a.shape(), b.shape())?;
-    let a: Vec<T> = a.iter().copied().collect();
-    let b: Vec<T> = b.iter().copied().collect();
-    let c = kernel(&a, &b, m, k, n);
+    // Contiguous operands (the usual case) are used in place; others are copied once.
+    let (a, b) = (a.as_standard_layout(), b.as_standard_layout());
+    let (Some(a), Some(b)) = (a.as_slice(), b.as_slice()) else {
+        return Err(VmError::Internal("a standard-layout array without a slice".into()));
+    };
+    let c = kernel(a, b, m, k, n);
     ArrayD::from_shape_vec(IxDyn(&out), c).map_err(|e| VmError::Shape(e.to_string()))
 }
 
