@@ -18,9 +18,8 @@ fn run_case(case: &Path, mode: &str) {
     assert!(out.status.success() && stdout.contains("PASS"), "{} [{mode}] failed:\n{stdout}\n{}", case.display(), stderr(&out));
 }
 
-/// Every shared case whose protocols exist runs in sim and debug mode; `psi` waits for the PSI
-/// protocol (it type-checks already, see below).
-const RUNNABLE: &[&str] = &["linear", "arith", "lr", "mlp", "stats"];
+/// Every shared case runs in sim and debug mode.
+const RUNNABLE: &[&str] = &["linear", "arith", "lr", "mlp", "stats", "psi"];
 
 #[test]
 fn shared_cases_in_sim_mode() {
@@ -41,7 +40,7 @@ fn shared_cases_in_debug_mode() {
 /// cannot run this way.
 #[test]
 fn shared_cases_in_party_mode() {
-    for case in ["linear", "arith", "stats"] {
+    for case in ["linear", "arith", "stats", "psi"] {
         run_case(&acceptance_dir().join(case), "party");
     }
 }

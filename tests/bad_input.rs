@@ -182,3 +182,30 @@ fn random_numbers_are_private_uniform_and_fresh() {
     assert!((mean - 0.5).abs() < 0.03, "mean {mean}");
     assert_ne!(a, b, "two runs drew the same numbers");
 }
+
+const PSI: &str = "parties alice, bob;
+let ka: int[n] @alice = input(\"ids\");
+let kb: int[m] @bob = input(\"ids\");
+let (ia, ib) = psi(ka, kb);
+output(len(ia), \"count\");
+";
+
+/// PSI's bad inputs: keys that are not ints, an empty table, duplicate keys.
+#[test]
+fn bad_psi_keys_name_the_party_and_the_input() {
+    let s = Scratch::new("psi-bad");
+    let module = compile(&s, "psi", PSI);
+    let out = s.path("out");
+    let good = s.write("good.csv", "1\n2\n3\n");
+    let floats = s.write("floats.csv", "1\n2.5\n");
+    let o = sfvm(&module, &out, &[("alice.ids", &floats), ("bob.ids", &good)], "sim");
+    assert_one_line_error(&o, &out, &["alice.ids", "alice", "floats.csv", "row 2", "2.5", "not an integer"]);
+    let empty = s.write("empty.csv", "");
+    let o = sfvm(&module, &out, &[("alice.ids", &good), ("bob.ids", &empty)], "sim");
+    assert_one_line_error(&o, &out, &["bob.ids", "of bob", "empty.csv", "empty"]);
+    let twice = s.write("twice.csv", "4\n9\n4\n");
+    let o = sfvm(&module, &out, &[("alice.ids", &good), ("bob.ids", &twice)], "sim");
+    let err = stderr(&o);
+    assert!(!o.status.success() && err.contains("rows 0 and 2 of the keys of bob (`kb`)") && err.contains("psi.sf:4"), "{err}");
+    assert!(!out.exists(), "outputs were written");
+}

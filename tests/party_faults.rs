@@ -345,3 +345,62 @@ fn lr_and_mlp_in_party_mode_with_every_party() {
         }
     }
 }
+
+/// A PSI whose intersection each side reveals, with a joint sum over the aligned rows.
+const PSI: &str = "parties alice, bob;
+let ka: int[n] @alice = input(\"x\");
+let kb: int[m] @bob = input(\"y\");
+let (ia, ib) = psi(ka, kb);
+output(ia, \"rows\");
+output(ib, \"rows\");
+output(len(ia), \"count\");
+";
+
+fn read_ints(path: &Path) -> Vec<i64> {
+    std::fs::read_to_string(path).expect("output").lines().map(|l| l.trim().parse().expect("an int")).collect()
+}
+
+/// Four PSI runs at once over one cluster file, each with its own keys, all correct.
+#[test]
+fn four_psi_sessions_run_at_once() {
+    let st = setup("psi-sessions", PSI);
+    let mut runs = Vec::new();
+    for session in 1..=4i64 {
+        // alice holds 0..40, bob the multiples of `session + 1` below 60 (reversed).
+        let ka: String = (0..40).map(|k| format!("{k}\n")).collect();
+        let kb: String = (0..60).rev().filter(|k| k % (session + 1) == 0).map(|k| format!("{k}\n")).collect();
+        let out = st.s.path(&format!("out{session}")).display().to_string();
+        let args = ["--session", &session.to_string(), "--out", &out];
+        runs.push((session, party(&st, &st.module, "alice", ("x", &ka), &args), party(&st, &st.module, "bob", ("y", &kb), &args), kb));
+    }
+    for (session, a, b, kb) in runs {
+        let (oa, _) = finish(a, Duration::from_secs(60));
+        let (ob, _) = finish(b, Duration::from_secs(60));
+        assert!(oa.status.success() && ob.status.success(), "session {session}: {}\n{}", stderr(&oa), stderr(&ob));
+        let dir = st.s.path(&format!("out{session}"));
+        let (ia, ib) = (read_ints(&dir.join("alice/rows.csv")), read_ints(&dir.join("bob/rows.csv")));
+        let kb: Vec<i64> = kb.lines().map(|l| l.parse().expect("int")).collect();
+        let want = (0..40).filter(|k| k % (session + 1) == 0).count();
+        assert_eq!((ia.len(), ib.len()), (want, want), "session {session}");
+        // alice's key at row i is i: aligned rows hold equal keys.
+        for (i, j) in ia.iter().zip(&ib) {
+            assert_eq!(*i, kb[*j as usize], "session {session}: rows {i} and {j} do not align");
+        }
+        assert_eq!(read_ints(&dir.join("bob/count.csv")), vec![want as i64]);
+    }
+}
+
+/// Duplicate keys stop the owner with the rows named, and the other party with its abort.
+#[test]
+fn duplicate_psi_keys_abort_every_party() {
+    let st = setup("psi-dup", PSI);
+    let alice = party(&st, &st.module, "alice", ("x", "5\n6\n5\n"), &[]);
+    let bob = party(&st, &st.module, "bob", ("y", "5\n7\n"), &[]);
+    let (a, _) = finish(alice, Duration::from_secs(30));
+    let (b, _) = finish(bob, Duration::from_secs(30));
+    assert!(!a.status.success() && !b.status.success());
+    let (ea, eb) = (stderr(&a), stderr(&b));
+    assert!(ea.contains("rows 0 and 2") && ea.contains("`ka`"), "alice: {ea}");
+    assert!(eb.contains("aborted by alice") && eb.contains("same key"), "bob: {eb}");
+    assert!(!st.s.path("out").exists(), "an output was written");
+}

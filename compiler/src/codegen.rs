@@ -79,7 +79,7 @@ impl Gen<'_, '_> {
         // A receiving party never holds the operand: the owner's private value stays with the owner.
         let operands: Vec<Reg> = match step.role {
             Role::ShareRecv { .. } | Role::RecvPlain { .. } => vec![],
-            _ if matches!(node.op, Op::Loop { .. } | Op::If { .. }) => vec![],
+            _ if matches!(node.op, Op::Loop { .. } | Op::If { .. } | Op::Psi { .. }) => vec![],
             _ => ir.operands(step.node).into_iter().map(|o| self.reg(o)).collect::<Result<_, _>>()?,
         };
         let seq = step.seq.unwrap_or(u32::MAX);
@@ -87,7 +87,7 @@ impl Gen<'_, '_> {
         let arg = |i: usize| operands.get(i).copied().ok_or_else(|| format!("%{} lacks operand {i}", step.node.index()));
         let (dtype, shape) = (node.ty.dtype, node.ty.shape.clone());
         let defines = !matches!(step.role, Role::RevealSend { .. } | Role::SendPlain { .. })
-            && !matches!(node.op, Op::Output { .. } | Op::Loop { .. } | Op::If { .. });
+            && !matches!(node.op, Op::Output { .. } | Op::Loop { .. } | Op::If { .. } | Op::Psi { .. });
         let dst = if defines { self.fresh(Some(step.node)) } else { 0 };
         Ok(match step.role {
             Role::ShareOwn => Instr::ShareOwn { dst, src, shape },
@@ -97,6 +97,7 @@ impl Gen<'_, '_> {
             Role::RevealAll => Instr::RevealAll { dst, src, seq },
             Role::SendPlain { to } => Instr::SendPlain { src, to, seq },
             Role::RecvPlain { from } => Instr::RecvPlain { dst, from, dtype, shape, seq },
+            Role::Psi => self.psi(step, seq)?,
             Role::Compute => match &node.op {
                 Op::Input { name } => {
                     let loc = self.locs.get(node.span);
@@ -123,11 +124,33 @@ impl Gen<'_, '_> {
                 Op::Output { name } => Instr::Output { src, name: name.clone() },
                 Op::Loop { body, carried } => self.lp(step, *body, *carried)?,
                 Op::If { .. } => self.branch(step)?,
-                Op::Share | Op::Reveal { .. } | Op::Send { .. } | Op::LoopIndex | Op::LoopParam { .. } | Op::Yield | Op::LoopResult { .. } | Op::IfResult { .. } | Op::Psi | Op::PsiResult { .. } => {
+                Op::Share | Op::Reveal { .. } | Op::Send { .. } | Op::LoopIndex | Op::LoopParam { .. } | Op::Yield | Op::LoopResult { .. } | Op::IfResult { .. } | Op::Psi { .. } | Op::PsiResult { .. } => {
                     return Err(format!("%{} ({}) has no instruction of its own", step.node.index(), node.op.name()))
                 }
             },
         })
+    }
+
+    /// A `psi`: an owner passes its key columns and receives its rows; any other party only
+    /// learns the size.
+    fn psi(&mut self, step: &Step, seq: u32) -> Result<Instr, String> {
+        let ir = self.ir;
+        let Op::Psi { columns, size, keep_first, names } = &ir.node(step.node).op else { return Err("a psi step without a psi".into()) };
+        let operands = ir.operands(step.node);
+        let owner = |o: NodeId| match ir.node(o).ty.placement {
+            crate::ir::Placement::Party(p) => Ok(p),
+            _ => Err(format!("psi keys %{} belong to no party", o.index())),
+        };
+        let sides = [&operands[..*columns], &operands[*columns..]];
+        let owners = [owner(sides[0][0])?, owner(sides[1][0])?];
+        let mut keys = Vec::new();
+        let mut dst = None;
+        if let Some(side) = owners.iter().position(|&p| p == self.party) {
+            keys = sides[side].iter().map(|&o| self.reg(o)).collect::<Result<_, _>>()?;
+            let result = ir.users(step.node).into_iter().find(|&u| matches!(ir.node(u).op, Op::PsiResult { index } if index == side));
+            dst = Some(self.fresh(result));
+        }
+        Ok(Instr::Psi { owners, keys, dst, size: *size, keep_first: *keep_first, names: names.clone(), seq })
     }
 
     /// An `if`: its condition, both branches, and the results this party holds.

@@ -57,15 +57,6 @@ pub fn compile(file: &str, source: &str) -> Result<Compiled, Failure> {
         Failure::Bug(errors.into_iter().map(|e| format!("after {stage}: {e}")).collect())
     };
     verify(&ir, Stage::Lowered).map_err(|e| bug("lower", e))?;
-    let unsupported: Vec<Diagnostic> = ir
-        .graph
-        .node_indices()
-        .filter(|&n| matches!(ir.node(n).op, crate::ir::Op::Psi))
-        .map(|n| crate::diagnostics::not_supported(ir.node(n).span, "running `psi` (it type-checks; the protocol comes with the PSI issue)"))
-        .collect();
-    if !unsupported.is_empty() {
-        return Err(Failure::Diagnostics(unsupported));
-    }
     passes::dce::run(&mut ir);
     verify(&ir, Stage::Lowered).map_err(|e| bug("dce", e))?;
     passes::insert_comm::run(&mut ir);

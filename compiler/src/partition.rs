@@ -24,6 +24,8 @@ pub enum Role {
     RevealAll,
     SendPlain { to: PartyId },
     RecvPlain { from: PartyId },
+    /// Takes part in a `psi`: an owner with its keys, every other party to learn the size.
+    Psi,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,7 +50,7 @@ pub struct PartySegment {
 /// local (products, comparisons, nonlinear functions); purely local ones waste a number, no more.
 fn numbered(ir: &Ir, node: NodeId) -> bool {
     let n = ir.node(node);
-    n.op.is_communication() || (n.ty.placement == Placement::Secret && !n.op.is_control())
+    n.op.is_communication() || matches!(n.op, Op::Psi { .. }) || (n.ty.placement == Placement::Secret && !n.op.is_control())
 }
 
 fn number(ir: &Ir, region: RegionId, next: &mut Seq, out: &mut HashMap<NodeId, Seq>) {
@@ -113,7 +115,8 @@ fn steps(ir: &Ir, region: RegionId, party: PartyId, seqs: &HashMap<NodeId, Seq>)
         });
         let step = |role| Some(Step { node, role, seq, body: Vec::new(), otherwise: Vec::new() });
         let s = match (&n.op, n.ty.placement) {
-            (Op::LoopIndex | Op::LoopParam { .. } | Op::Yield | Op::LoopResult { .. } | Op::IfResult { .. }, _) => None,
+            (Op::LoopIndex | Op::LoopParam { .. } | Op::Yield | Op::LoopResult { .. } | Op::IfResult { .. } | Op::PsiResult { .. }, _) => None,
+            (Op::Psi { .. }, _) => step(Role::Psi),
             (Op::Loop { body, .. }, _) => {
                 let inner = steps(ir, *body, party, seqs);
                 let carries = carried_for(ir, node, party);
@@ -181,6 +184,7 @@ pub fn verify(ir: &Ir, segments: &[PartySegment]) -> Result<(), Vec<String>> {
         let ok = match roles.iter().map(|(_, r)| *r).find(|r| !matches!(r, Role::RevealSend { .. })) {
             Some(Role::RevealRecv) => roles.len() == n && sends == n - 1,
             Some(Role::RevealAll) | Some(Role::ShareOwn) | Some(Role::ShareRecv { .. }) => roles.len() == n,
+            Some(Role::Psi) => roles.len() == n && roles.iter().all(|(_, r)| *r == Role::Psi),
             Some(Role::Compute) => roles.iter().all(|(_, r)| *r == Role::Compute) && (roles.len() == n || roles.len() == 1),
             Some(Role::SendPlain { to }) => roles.len() == 2 && roles.iter().any(|&(p, r)| p == to && matches!(r, Role::RecvPlain { .. })),
             Some(Role::RecvPlain { from }) => roles.len() == 2 && roles.iter().any(|&(p, r)| p == from && matches!(r, Role::SendPlain { .. })),
@@ -221,9 +225,10 @@ fn steps_text(ir: &Ir, steps: &[Step], depth: usize, out: &mut String) {
             Role::RevealAll => format!("reveal.all {}", operand(0)),
             Role::SendPlain { to } => format!("send {} to={}", operand(0), ir.party_name(to)),
             Role::RecvPlain { from } => format!("recv from={}", ir.party_name(from)),
+            Role::Psi => ir.op_string(step.node),
         };
         let seq = step.seq.map(|s| format!("  !seq {s}")).unwrap_or_default();
-        let defines = !matches!(step.role, Role::RevealSend { .. } | Role::SendPlain { .. }) && !matches!(node.op, Op::Output { .. } | Op::Loop { .. } | Op::If { .. });
+        let defines = !matches!(step.role, Role::RevealSend { .. } | Role::SendPlain { .. }) && !matches!(node.op, Op::Output { .. } | Op::Loop { .. } | Op::If { .. } | Op::Psi { .. });
         let result = if defines { format!("%{}: {} = ", step.node.index(), ir.type_string(&node.ty)) } else { String::new() };
         let _ = writeln!(out, "{indent}{result}{what}{seq}");
         if matches!(node.op, Op::Loop { .. } | Op::If { .. }) {

@@ -17,7 +17,7 @@ use crate::shape_ops::{self, Gather, Reshape, SliceOf};
 use crate::value::{self, fmt_shape, ArrayFn, Plain, Value};
 use crate::plain;
 use ndarray::{ArrayD, IxDyn};
-use sf_isa::{BinOp, Block, Carry, DType, DebugInfo, Instr, Literal, Merge, ReduceOp, Reg, Segment, Shape, UnaryOp};
+use sf_isa::{BinOp, Block, Carry, DType, DebugInfo, Instr, Literal, Merge, PartyId, ReduceOp, Reg, Segment, Seq, Shape, SymId, UnaryOp};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -38,6 +38,17 @@ pub struct PartyJob<T: Transport> {
     pub progress: Option<Arc<AtomicU64>>,
     /// The module's public constants this party uses (others are `None`).
     pub constants: Arc<Vec<Option<Plain>>>,
+    /// Names the module and the session, so that protocols that hash (PSI) hash differently in
+    /// every module and session.
+    pub context: [u8; 32],
+}
+
+/// The context of a run: the module's hash and the session's name, hashed.
+pub fn run_context(module_hash: &[u8; 32], session: &str) -> [u8; 32] {
+    let mut h = blake3::Hasher::new_derive_key("sfvm 2026-11 run context");
+    h.update(module_hash);
+    h.update(session.as_bytes());
+    *h.finalize().as_bytes()
 }
 
 pub struct PartyOutcome {
@@ -47,7 +58,7 @@ pub struct PartyOutcome {
 
 /// Runs a party to the end. On failure, every other party is told, so none of them hangs.
 pub async fn run_party<T: Transport>(job: PartyJob<T>) -> Result<PartyOutcome, VmError> {
-    let PartyJob { segment, inputs, bindings, proto, debug, symbols, progress, constants } = job;
+    let PartyJob { segment, inputs, bindings, proto, debug, symbols, progress, constants, context } = job;
     let mut m = Machine {
         regs: vec![None; segment.n_regs as usize],
         bindings,
@@ -60,6 +71,7 @@ pub async fn run_party<T: Transport>(job: PartyJob<T>) -> Result<PartyOutcome, V
         progress,
         debug,
         constants,
+        context,
     };
     let result = match Plan::new(&segment) {
         Ok(plan) => m.run(&segment, &plan).await,
@@ -208,6 +220,7 @@ struct Machine<T: Transport> {
     progress: Option<Arc<AtomicU64>>,
     debug: Arc<DebugInfo>,
     constants: Arc<Vec<Option<Plain>>>,
+    context: [u8; 32],
 }
 
 impl<T: Transport> Machine<T> {
@@ -607,8 +620,25 @@ impl<T: Transport> Machine<T> {
                 self.outputs.push((name.clone(), p));
                 return Ok(None);
             }
+            Instr::Psi { owners, keys, size, keep_first, names, seq, .. } => return self.psi(*owners, keys, *size, *keep_first, names, *seq).await,
             Instr::Loop { .. } | Instr::If { .. } => return Err(VmError::Internal("a block without a plan".into())),
         }))
+    }
+
+    /// Runs this party's side of a private set intersection and binds the size's symbol.
+    async fn psi(&mut self, owners: [PartyId; 2], keys: &[Reg], size: SymId, keep_first: bool, names: &[String; 2], seq: Seq) -> Result<Option<Value>, VmError> {
+        let columns = keys
+            .iter()
+            .map(|&r| match self.plain(r)? {
+                Plain::Int(a) => Ok(a.iter().copied().collect::<Vec<i64>>()),
+                _ => Err(VmError::Internal("psi keys are not ints".into())),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let spec = crate::psi::PsiSpec { owners, keep_first, names, context: self.context, seq, iter: self.iter_key };
+        let owns = owners.contains(&self.proto.me());
+        let outcome = crate::psi::run(&mut self.proto.comm, &spec, owns.then_some(&columns[..])).await?;
+        *self.bindings.get_mut(size as usize).ok_or_else(|| VmError::Internal(format!("psi binds symbol {size}, which does not exist")))? = Some(outcome.size);
+        Ok(outcome.rows.map(|rows| Value::Plain(Plain::Int(ArrayD::from_shape_vec(IxDyn(&[rows.len()]), rows).unwrap_or_default()))))
     }
 
     /// The share in a register as a flat vector, with its dtype.

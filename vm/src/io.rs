@@ -117,8 +117,9 @@ pub fn load_inputs(segment: &Segment, party: &str, prefix: &str, files: &mut Vec
             return Err(format!("missing --input {prefix}{}=FILE ({} declares it {}{shape} @{party})", decl.name, debug.describe(decl.loc), decl.dtype));
         };
         let (_, path) = files.remove(pos);
-        let table = read_csv(&path, decl.dtype).map_err(|e| e.to_string())?;
-        inputs.push(bind_input(decl, table, symbols, &mut bindings).map_err(|e| e.to_string())?);
+        let named = |e: VmError| format!("input {prefix}{} of {party}: {e}", decl.name);
+        let table = read_csv(&path, decl.dtype).map_err(named)?;
+        inputs.push(bind_input(decl, table, symbols, &mut bindings).map_err(named)?);
     }
     if let Some((name, _)) = files.first() {
         let known: Vec<String> = segment.inputs.iter().map(|d| format!("{prefix}{}", d.name)).collect();

@@ -16,6 +16,7 @@ pub mod nonlinear;
 pub mod party;
 pub mod plain;
 pub mod prg;
+pub mod psi;
 pub mod ring;
 pub mod run;
 pub mod semi2k;

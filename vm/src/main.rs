@@ -163,7 +163,8 @@ fn run(module_path: PathBuf, mode: Mode, input_args: Vec<String>, out: PathBuf) 
             constants[id as usize] = Some(Plain::from_constant(c).map_err(|e| e.to_string())?);
         }
     }
-    let spec = RunSpec { parties: header.parties.clone(), frac_bits: header.frac_bits, symbols, debug, constants: Arc::new(constants) };
+    let context = sfvm::interp::run_context(&header.module_hash, &format!("{mode:?}"));
+    let spec = RunSpec { parties: header.parties.clone(), frac_bits: header.frac_bits, symbols, debug, constants: Arc::new(constants), context };
     let started = Instant::now();
     let outcomes = run_local(&spec, parties, mode).map_err(|f| format!("{}: {}", f.party, f.error))?;
     let elapsed = started.elapsed();

@@ -83,6 +83,7 @@ pub fn run(r: &PartyRun) -> Result<(), String> {
                         symbols,
                         progress: None,
                         constants: Arc::new(constants),
+                        context: crate::interp::run_context(&header.module_hash, &r.session.to_string()),
                     };
                     run_party(job).await
                 }

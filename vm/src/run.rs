@@ -37,6 +37,8 @@ pub struct RunSpec {
     pub debug: Arc<DebugInfo>,
     /// Public constants, loaded once and shared by the parties of this process.
     pub constants: Arc<Vec<Option<Plain>>>,
+    /// Names this run's module and session (see [`PartyJob::context`]).
+    pub context: [u8; 32],
 }
 
 /// A failure, attributed to the party where it started.
@@ -64,6 +66,7 @@ pub fn run_local(spec: &RunSpec, parties: Vec<LocalParty>, mode: Mode) -> Result
             symbols: spec.symbols.clone(),
             progress: progress.clone(),
             constants: spec.constants.clone(),
+            context: spec.context,
         })
         .collect();
     let results = match (mode, progress) {

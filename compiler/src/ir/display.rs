@@ -39,6 +39,10 @@ impl Ir {
             Op::DimValue(d) => format!(" {}", d.display(&self.symbols)),
             Op::LoopParam { index } | Op::LoopResult { index } | Op::IfResult { index } => format!(" {index}"),
             Op::Loop { carried, .. } => format!(" carried={carried}"),
+            Op::Psi { size, keep_first, .. } => {
+                let size = self.symbols.get(*size as usize).map_or("?", String::as_str);
+                format!(" size={size}{}", if *keep_first { " duplicates=first" } else { "" })
+            }
             Op::Slice { ranges } => {
                 let r: Vec<String> = ranges.iter().map(|r| format!("{}:{}", r.start.display(&self.symbols), r.end.display(&self.symbols))).collect();
                 format!(" [{}]", r.join(", "))

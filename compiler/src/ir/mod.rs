@@ -28,7 +28,7 @@ use crate::syntax::ast::Span;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
 use petgraph::Direction;
-pub use sf_isa::{BinOp, DType, Dim, Literal, PartyId, ReduceOp, Shape, SliceRange, UnaryOp};
+pub use sf_isa::{BinOp, DType, Dim, Literal, PartyId, ReduceOp, Shape, SliceRange, SymId, UnaryOp};
 use std::collections::BinaryHeap;
 use std::cmp::Reverse;
 
@@ -126,8 +126,9 @@ pub enum Op {
     If { then: RegionId, otherwise: RegionId, results: usize },
     /// After an `if`: value `index` from the branch that ran.
     IfResult { index: usize },
-    /// Private set intersection of two parties' key columns. Operands: the keys of each side.
-    Psi,
+    /// Private set intersection of two parties' key tables. Operands: the `columns` key columns
+    /// of the first side, then those of the second. Binds shape symbol `size` at run time.
+    Psi { columns: usize, size: SymId, keep_first: bool, names: [String; 2] },
     /// Side `index` (0 or 1) of a `psi`: that party's row indices of the intersection.
     PsiResult { index: usize },
 }
@@ -171,7 +172,7 @@ impl Op {
             Op::LoopResult { .. } => "loop.result",
             Op::If { .. } => "if",
             Op::IfResult { .. } => "if.result",
-            Op::Psi => "psi",
+            Op::Psi { .. } => "psi",
             Op::PsiResult { .. } => "psi.result",
         }
     }
@@ -180,7 +181,8 @@ impl Op {
         match self {
             Op::Input { .. } | Op::Const(_) | Op::Constant(_) | Op::Fill(_) | Op::DimValue(_) | Op::LoopIndex | Op::LoopParam { .. }
             | Op::Arange | Op::Random => Arity::Exactly(0),
-            Op::Binary(_) | Op::Gather { .. } | Op::Psi => Arity::Exactly(2),
+            Op::Binary(_) | Op::Gather { .. } => Arity::Exactly(2),
+            Op::Psi { columns, .. } => Arity::Exactly(2 * columns),
             Op::Select | Op::If { .. } => Arity::Exactly(3),
             Op::Concat { .. } => Arity::AtLeast(1),
             Op::Loop { carried, .. } => Arity::Exactly(carried + 2),
@@ -191,7 +193,7 @@ impl Op {
 
     /// Structure rather than computation: these nodes define no value of their own.
     pub fn is_control(&self) -> bool {
-        matches!(self, Op::Loop { .. } | Op::LoopIndex | Op::LoopParam { .. } | Op::Yield | Op::LoopResult { .. } | Op::If { .. } | Op::IfResult { .. } | Op::Psi | Op::PsiResult { .. })
+        matches!(self, Op::Loop { .. } | Op::LoopIndex | Op::LoopParam { .. } | Op::Yield | Op::LoopResult { .. } | Op::If { .. } | Op::IfResult { .. } | Op::Psi { .. } | Op::PsiResult { .. })
     }
 
     /// Ops whose operand lives in a different placement than their result.
@@ -199,9 +201,9 @@ impl Op {
         matches!(self, Op::Share | Op::Reveal { .. } | Op::Send { .. })
     }
 
-    /// Ops kept even when their result is unused.
+    /// Ops kept even when their result is unused (a `psi` binds a symbol others may use).
     pub fn has_effect(&self) -> bool {
-        matches!(self, Op::Output { .. })
+        matches!(self, Op::Output { .. } | Op::Psi { .. })
     }
 }
 

@@ -3,7 +3,7 @@
 use super::types::widen;
 use super::{FnDef, Frame, Lower, Val};
 use crate::diagnostics as diag;
-use crate::ir::{DType, Literal, NodeId, Op, Placement, Type};
+use crate::ir::{DType, Literal, NodeId, Op, PartyId, Placement, Type};
 use crate::syntax::ast::{Arg, Block, Else, Expr, ExprKind, Ident, Pattern, Span, Stmt, StmtKind, TypeAnn};
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -60,7 +60,9 @@ impl Lower {
     }
 
     /// `psi(keys_a, keys_b)`: each side's row indices of the intersection, `int[k]` on its owner,
-    /// where k, the intersection's size, is public and known only at run time.
+    /// where k, the intersection's size, is public and known only at run time. A side's keys are
+    /// one int column or a list of columns of one party; `duplicates: "first"` keeps the first of
+    /// rows with equal keys where the default is an error.
     fn psi(&mut self, args: &[Arg], names: &[Ident], span: Span) -> Option<Vec<NodeId>> {
         let usage = "let (ia, ib) = psi(keys_a, keys_b);";
         if names.len() != 2 {
@@ -71,31 +73,42 @@ impl Lower {
             self.err(diag::not_at_top_level(span, "psi"));
             return None;
         }
-        let x = self.positional("psi", args, span, 2, &[], usage)?;
-        let (a, b) = (self.expr(x[0]), self.expr(x[1]));
-        let (a, b) = (a?, b?);
-        let mut owners = Vec::new();
-        for (v, e) in [(a, x[0]), (b, x[1])] {
-            let t = self.ty(v).clone();
-            match t.placement {
-                Placement::Party(p) if t.dtype == DType::Int && t.shape.len() == 1 => owners.push(p),
-                _ => {
-                    let problem = format!("keys must be a column of ints private to one party, not {}", self.type_str(&t));
-                    self.err(diag::bad_arguments(e.span, "psi", &problem, usage));
-                    return None;
-                }
+        let x = self.positional("psi", args, span, 2, &["duplicates"], usage)?;
+        let keep_first = match args.iter().find(|a| a.name.as_ref().is_some_and(|n| n.name == "duplicates")).map(|a| &a.value) {
+            None => false,
+            Some(Expr { kind: ExprKind::Str(s), .. }) if s == "error" => false,
+            Some(Expr { kind: ExprKind::Str(s), .. }) if s == "first" => true,
+            Some(e) => {
+                self.err(diag::bad_arguments(e.span, "psi", "`duplicates:` is \"error\" (the default) or \"first\"", "psi(keys_a, keys_b, duplicates: \"first\")"));
+                return None;
             }
+        };
+        let (a, b) = (self.psi_keys(x[0], usage), self.psi_keys(x[1], usage));
+        let ((a, owner_a, name_a), (b, owner_b, name_b)) = (a?, b?);
+        if owner_a == owner_b {
+            let problem = format!("both key tables belong to {}; psi aligns two parties' tables", self.ir.party_name(owner_a));
+            self.err(diag::bad_arguments(span, "psi", &problem, usage));
+            return None;
         }
-        if owners[0] == owners[1] {
-            let problem = format!("both key columns belong to {}; psi aligns two parties' tables", self.ir.party_name(owners[0]));
+        if a.len() != b.len() {
+            let problem = format!(
+                "{} gives {} key column{} but {} gives {}; both sides need the same key columns",
+                self.ir.party_name(owner_a),
+                a.len(),
+                if a.len() == 1 { "" } else { "s" },
+                self.ir.party_name(owner_b),
+                b.len()
+            );
             self.err(diag::bad_arguments(span, "psi", &problem, usage));
             return None;
         }
         let size = self.ir.symbols.len() as u32;
         self.ir.symbols.push(format!("|{}&{}|", names[0].name, names[1].name));
-        let psi = self.add(Op::Psi, control_type(), span, &[a, b]);
+        let operands: Vec<NodeId> = a.iter().chain(&b).copied().collect();
+        let op = Op::Psi { columns: a.len(), size, keep_first, names: [name_a, name_b] };
+        let psi = self.add(op, control_type(), span, &operands);
         Some(
-            owners
+            [owner_a, owner_b]
                 .iter()
                 .enumerate()
                 .map(|(i, &p)| {
@@ -104,6 +117,56 @@ impl Lower {
                 })
                 .collect(),
         )
+    }
+
+    /// One side of a `psi`: its key columns, their owner, and how the source names them.
+    fn psi_keys(&mut self, e: &Expr, usage: &str) -> Option<(Vec<NodeId>, PartyId, String)> {
+        let items: Vec<&Expr> = match &e.kind {
+            ExprKind::List(items) if items.is_empty() => {
+                self.err(diag::bad_arguments(e.span, "psi", "the list of key columns is empty", usage));
+                return None;
+            }
+            ExprKind::List(items) => items.iter().collect(),
+            _ => vec![e],
+        };
+        let mut columns = Vec::new();
+        let mut owner: Option<(PartyId, &Expr)> = None;
+        let mut rows: Option<crate::ir::Dim> = None;
+        for item in &items {
+            let v = self.expr(item)?;
+            let t = self.ty(v).clone();
+            let p = match t.placement {
+                Placement::Party(p) if t.dtype == DType::Int && t.shape.len() == 1 => p,
+                _ => {
+                    let problem = format!("keys must be columns of ints private to one party, not {}", self.type_str(&t));
+                    self.err(diag::bad_arguments(item.span, "psi", &problem, usage));
+                    return None;
+                }
+            };
+            if let Some((first, _)) = owner {
+                if first != p {
+                    let problem = format!("the key columns of one side belong to one party, not to {} and {}", self.ir.party_name(first), self.ir.party_name(p));
+                    self.err(diag::bad_arguments(item.span, "psi", &problem, usage));
+                    return None;
+                }
+            }
+            if let Some(r) = &rows {
+                if super::provably_different(r, &t.shape[0]) {
+                    let (a, b) = (self.shape_str(&vec![r.clone()]), self.shape_str(&t.shape));
+                    self.err(diag::shape_mismatch(e.span, "key columns of one table", (items[0].span, a), (item.span, b)));
+                    return None;
+                }
+            }
+            owner.get_or_insert((p, item));
+            rows.get_or_insert(t.shape[0].clone());
+            columns.push(v);
+        }
+        let name = |x: &Expr| match &x.kind {
+            ExprKind::Name(id) => id.name.clone(),
+            _ => "keys".to_string(),
+        };
+        let label = if items.len() == 1 { name(items[0]) } else { format!("[{}]", items.iter().map(|x| name(x)).collect::<Vec<_>>().join(", ")) };
+        Some((columns, owner?.0, label))
     }
 
     fn input(&mut self, args: &[Arg], ann: Option<&TypeAnn>, span: Span) -> Val {

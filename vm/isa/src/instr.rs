@@ -5,7 +5,7 @@
 //! messages carry a sequence number fixed at compile time, the same on every party that takes
 //! part, so sends and receives pair up without run-time coordination.
 
-use crate::dim::{Dim, Shape};
+use crate::dim::{Dim, Shape, SymId};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -255,6 +255,10 @@ pub enum Instr {
     RecvPlain { dst: Reg, from: PartyId, dtype: DType, shape: Shape, seq: Seq },
     /// Writes `src` as the output called `name` of this party.
     Output { src: Reg, name: String },
+    /// Private set intersection of the key tables of `owners` (ECDH over ristretto255). An owner
+    /// gives its key columns in `keys` and gets its row indices of the intersection in `dst`, in
+    /// an order common to both owners; every party learns the size, which binds symbol `size`.
+    Psi { owners: [PartyId; 2], keys: Vec<Reg>, dst: Option<Reg>, size: SymId, keep_first: bool, names: [String; 2], seq: Seq },
 }
 
 impl Instr {
@@ -271,6 +275,7 @@ impl Instr {
             Loop { index, carried, .. } => index.iter().copied().chain(carried.iter().map(|c| c.param)).collect(),
             If { results, .. } => results.iter().map(|m| m.dst).collect(),
             RevealSend { .. } | SendPlain { .. } | Output { .. } => vec![],
+            Psi { dst, .. } => dst.iter().copied().collect(),
         }
     }
 
@@ -288,6 +293,7 @@ impl Instr {
             Concat { parts, .. } => parts.clone(),
             Loop { trip, carried, .. } => std::iter::once(*trip).chain(carried.iter().map(|c| c.init)).collect(),
             If { cond, .. } => vec![*cond],
+            Psi { keys, .. } => keys.clone(),
             ShareOwn { src, .. } | RevealSend { src, .. } | RevealRecv { src, .. }
             | RevealAll { src, .. } | SendPlain { src, .. } | Output { src, .. } => vec![*src],
         }
@@ -301,6 +307,9 @@ impl Instr {
             RevealSend { to, .. } | SendPlain { to, .. } => vec![*to],
             RecvPlain { from, .. } => vec![*from],
             RevealRecv { .. } | RevealAll { .. } => all_others(),
+            Psi { owners: [a, _], .. } if me == *a => all_others(),
+            Psi { owners: [a, b], .. } if me == *b => vec![*a],
+            Psi { owners: [a, _], .. } => vec![*a],
             _ => vec![],
         }
     }
