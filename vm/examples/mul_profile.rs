@@ -1,4 +1,6 @@
-//! A secret multiply of 1e6 elements between 2 parties, repeated, for profiling.
+//! One kernel on 1e6 elements between 2 parties, repeated, for profiling:
+//!
+//!     cargo run --release -p sfvm --example mul_profile [mul|cmp|recip|exp]
 /// Large share vectors come and go all the time; an allocator that keeps freed memory spares
 /// the kernel from zeroing fresh pages for every one of them.
 #[global_allocator]
@@ -8,17 +10,30 @@ use sfvm::link::{Comm, MemTransport, Steps};
 use sfvm::semi2k::{deal_seeds, Semi2k};
 
 fn main() {
+    let kernel = std::env::args().nth(1).unwrap_or_else(|| "mul".into());
     let seeds = deal_seeds(2).expect("seeds");
     let names = vec!["a".to_string(), "b".to_string()];
     std::thread::scope(|s| {
         for (i, (t, seeds)) in MemTransport::mesh(2).into_iter().zip(seeds).enumerate() {
-            let names = names.clone();
+            let (names, kernel) = (names.clone(), kernel.clone());
             s.spawn(move || {
                 let mut p = Semi2k::new(Comm::new(t, i as u16, names), seeds, 40);
-                let x: Vec<u128> = (0..1_000_000u128).map(|v| v << 40).collect();
-                for _ in 0..10 {
-                    let mut st = Steps::new(0, 0);
-                    std::hint::black_box(futures::executor::block_on(p.mul_fix(&x, &x, &mut st)).expect("mul"));
+                let x: Vec<u128> = (0..1_000_000u128).map(|v| (v + 1) << 30).collect();
+                for round in 0..5 {
+                    let mut st = Steps::new(round, 0);
+                    let start = std::time::Instant::now();
+                    let run = async {
+                        match kernel.as_str() {
+                            "cmp" => p.is_negative(&x, &mut st).await,
+                            "recip" => p.reciprocal(&x, &mut st).await,
+                            "exp" => p.exp(&x, &mut st).await,
+                            _ => p.mul_fix(&x, &x, &mut st).await,
+                        }
+                    };
+                    std::hint::black_box(futures::executor::block_on(run).expect("kernel"));
+                    if i == 0 {
+                        eprintln!("{kernel} {round}: {:.3} s", start.elapsed().as_secs_f64());
+                    }
                 }
             });
         }

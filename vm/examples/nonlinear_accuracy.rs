@@ -3,7 +3,9 @@
 //!     cargo run --release -p sfvm --example nonlinear_accuracy [ELEMENTS]   (default 1,000,000)
 //!
 //! Prints, per function, the domain, the largest relative error where |reference| >= 1e-2 (or
-//! the absolute error for sigmoid and tanh), and the time for the whole batch.
+//! the absolute error for sigmoid and tanh), and the time of the kernel on the whole batch
+//! (the slower party's, best of two runs; sharing the inputs and opening the results are not
+//! counted).
 
 /// Large share vectors come and go all the time; an allocator that keeps freed memory spares
 /// the kernel from zeroing fresh pages for every one of them.
@@ -21,16 +23,25 @@ const F: u32 = 40;
 type Kernel = fn(&mut Semi2k<MemTransport>, &[u128], &mut Steps) -> Vec<u128>;
 
 fn run(xs: &[f64], f: Kernel) -> (Vec<f64>, f64) {
-    let start = Instant::now();
     let out = simulate(2, F, |mut p| {
         let enc: Vec<u128> = xs.iter().map(|&v| encode_fix(v, F).unwrap_or(0)).collect();
         let share = if p.me() == 0 { p.share_own(&enc).expect("share") } else { p.share_recv(0, xs.len()).expect("share") };
-        let y = f(&mut p, &share, &mut Steps::new(1, 0));
-        futures::executor::block_on(p.open(&y, Tag::new(2, 0))).expect("open")
+        // Both parties start the kernel together, so the time is the protocol's alone (as
+        // SPU's figures exclude sharing and reconstruction).
+        futures::executor::block_on(p.open(&[0], Tag::new(3, 0))).expect("sync");
+        // Best of two runs: the first also pays for fresh pages from the operating system.
+        let mut best = f64::INFINITY;
+        let mut y = Vec::new();
+        for run in 0..2 {
+            let start = Instant::now();
+            y = f(&mut p, &share, &mut Steps::new(10 + run, 0));
+            best = best.min(start.elapsed().as_secs_f64());
+        }
+        (futures::executor::block_on(p.open(&y, Tag::new(2, 0))).expect("open"), best)
     })
     .expect("simulation");
-    let seconds = start.elapsed().as_secs_f64();
-    (out[0].iter().map(|&v| decode_fix(v, F)).collect(), seconds)
+    let seconds = out.iter().map(|o| o.1).fold(0.0, f64::max);
+    (out[0].0.iter().map(|&v| decode_fix(v, F)).collect(), seconds)
 }
 
 macro_rules! kernel {

@@ -778,6 +778,13 @@ impl<T: Transport> Machine<T> {
             (BinOp::Mul, Value::Shared { share, .. }, Value::Plain(p)) | (BinOp::Mul, Value::Plain(p), Value::Shared { share, .. }) => {
                 value::zip_with(share, &self.encode(p)?, u128::wrapping_mul)?
             }
+            // Two fixed-point shares: the product and its truncation in one go.
+            (BinOp::Mul, Value::Shared { share: x, .. }, Value::Shared { share: y, .. }) if truncate => {
+                let shape = value::broadcast_shape(x.shape(), y.shape())?;
+                let (x, y) = (value::broadcast_to(x, &shape)?, value::broadcast_to(y, &shape)?);
+                let z = self.proto.mul_trunc(&flat(&x), &flat(&y), [self.tag(seq, 0), self.tag(seq, 1)]).await?;
+                return Ok(Value::Shared { share: to_array(z, &shape)?, dtype });
+            }
             (BinOp::Mul, Value::Shared { share: x, .. }, Value::Shared { share: y, .. }) => self.mul_shares(x, y, seq).await?,
             // Division by a public value is multiplication by its reciprocal, computed in plaintext.
             (BinOp::Div, Value::Shared { share, .. }, Value::Plain(p)) => {

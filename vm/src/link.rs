@@ -52,9 +52,42 @@ impl Steps {
     }
 }
 
+/// What a message carries: bytes, or ring elements, which an in-process link hands over
+/// without copying or converting them (the network encodes them little-endian, 16 bytes each).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub enum Payload {
+    Bytes(Vec<u8>),
+    Ring(Vec<u128>),
+}
+
+impl Payload {
+    /// Size on the wire, not counting framing.
+    pub fn len_bytes(&self) -> usize {
+        match self {
+            Payload::Bytes(b) => b.len(),
+            Payload::Ring(r) => r.len() * 16,
+        }
+    }
+
+    pub fn into_bytes(self) -> Vec<u8> {
+        match self {
+            Payload::Bytes(b) => b,
+            Payload::Ring(r) => ring_to_bytes(&r),
+        }
+    }
+
+    /// The ring elements, or `None` if the bytes are not a whole number of them.
+    pub fn into_ring(self) -> Option<Vec<u128>> {
+        match self {
+            Payload::Ring(r) => Some(r),
+            Payload::Bytes(b) => (b.len() % 16 == 0).then(|| ring_from_bytes(&b)),
+        }
+    }
+}
+
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub enum Message {
-    Data { tag: Tag, payload: Vec<u8> },
+    Data { tag: Tag, payload: Payload },
     /// A party failed; `origin` names it and the cause travels along, so every party can report
     /// the first failure even when the abort reaches it through another party.
     Abort { origin: String, cause: String },
@@ -170,7 +203,11 @@ impl<T: Transport> Comm<T> {
     }
 
     pub fn send(&mut self, to: PartyId, tag: Tag, payload: Vec<u8>) -> Result<(), VmError> {
-        self.traffic.bytes_sent += payload.len() as u64;
+        self.send_payload(to, tag, Payload::Bytes(payload))
+    }
+
+    fn send_payload(&mut self, to: PartyId, tag: Tag, payload: Payload) -> Result<(), VmError> {
+        self.traffic.bytes_sent += payload.len_bytes() as u64;
         self.traffic.messages_sent += 1;
         let peer = self.name(to);
         match self.transport.send(to, Message::Data { tag, payload }) {
@@ -188,6 +225,10 @@ impl<T: Transport> Comm<T> {
     }
 
     pub async fn recv(&mut self, from: PartyId, tag: Tag) -> Result<Vec<u8>, VmError> {
+        Ok(self.recv_payload(from, tag).await?.into_bytes())
+    }
+
+    async fn recv_payload(&mut self, from: PartyId, tag: Tag) -> Result<Payload, VmError> {
         if self.last_round != Some(tag) {
             self.last_round = Some(tag);
             self.traffic.rounds += 1;
@@ -205,7 +246,7 @@ impl<T: Transport> Comm<T> {
         };
         match received.map_err(|message| VmError::Link { peer: peer.clone(), message })? {
             Message::Data { tag: got, payload } if got == tag => {
-                self.traffic.bytes_received += payload.len() as u64;
+                self.traffic.bytes_received += payload.len_bytes() as u64;
                 if let Some(p) = &self.progress {
                     p.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
@@ -230,18 +271,24 @@ impl<T: Transport> Comm<T> {
     }
 
     pub fn send_ring(&mut self, to: PartyId, tag: Tag, values: &[u128]) -> Result<(), VmError> {
-        self.send(to, tag, ring_to_bytes(values))
+        self.send_payload(to, tag, Payload::Ring(values.to_vec()))
+    }
+
+    /// Sends ring elements this party no longer needs, without copying them.
+    pub fn send_ring_owned(&mut self, to: PartyId, tag: Tag, values: Vec<u128>) -> Result<(), VmError> {
+        self.send_payload(to, tag, Payload::Ring(values))
     }
 
     pub async fn recv_ring(&mut self, from: PartyId, tag: Tag, len: usize) -> Result<Vec<u128>, VmError> {
-        let bytes = self.recv(from, tag).await?;
-        if bytes.len() != len * 16 {
-            return Err(VmError::Link {
+        let payload = self.recv_payload(from, tag).await?;
+        let got = payload.len_bytes();
+        match payload.into_ring() {
+            Some(ring) if ring.len() == len => Ok(ring),
+            _ => Err(VmError::Link {
                 peer: self.name(from),
-                message: format!("expected {len} ring elements in exchange {}.{}, got {} bytes", tag.seq, tag.step, bytes.len()),
-            });
+                message: format!("expected {len} ring elements in exchange {}.{}, got {got} bytes", tag.seq, tag.step),
+            }),
         }
-        Ok(ring_from_bytes(&bytes))
     }
 }
 

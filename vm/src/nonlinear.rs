@@ -35,8 +35,8 @@ impl<T: Transport> Semi2k<T> {
 
     /// x * y for fixed-point shares: a Beaver product and a truncation.
     pub async fn mul_fix(&mut self, x: &[u128], y: &[u128], steps: &mut Steps) -> Result<Vec<u128>, VmError> {
-        let z = self.mul(x, y, steps.tag()).await?;
-        self.truncate(&z, steps.tag()).await
+        let tags = [steps.tag(), steps.tag()];
+        self.mul_trunc(x, y, tags).await
     }
 
     /// x * c for a public real c.
@@ -53,34 +53,19 @@ impl<T: Transport> Semi2k<T> {
         x.iter().map(|v| if first { v.wrapping_add(k) } else { *v }).collect()
     }
 
-    /// Arithmetic 0/1 shares times a public fixed-point constant, summed over the bucket: local.
-    fn weigh(&self, onehot: &[Vec<u128>], weight: impl Fn(i32) -> f64, len: usize) -> Vec<u128> {
-        let mut out = vec![0u128; len];
-        for (k, o) in onehot.iter().enumerate() {
-            let w = self.enc(weight(LOW + k as i32));
-            for (acc, b) in out.iter_mut().zip(o) {
-                *acc = acc.wrapping_add(b.wrapping_mul(w));
-            }
-        }
-        out
-    }
-
-    /// The bucket of each element: o_j = [2^j <= x < 2^(j+1)] for j in LOW..=HIGH, for x >= 0.
+    /// Public functions of each element's bucket j = floor(log2 x), for x >= 0: one vector per
+    /// weight function, sum_j [2^j <= x < 2^(j+1)] weight(j), j in [`LOW`, `HIGH`].
     /// A2B gives x's bits; filling down from the highest set bit and keeping the edge isolates
-    /// it; one opening turns the bits of the window into arithmetic 0/1 shares.
-    pub async fn normalize(&mut self, x: &[u128], steps: &mut Steps) -> Result<Vec<Vec<u128>>, VmError> {
+    /// it; one opening turns the bits of the window into arithmetic shares, weighed on the fly.
+    pub async fn normalize(&mut self, x: &[u128], weights: &[&dyn Fn(i32) -> f64], steps: &mut Steps) -> Result<Vec<Vec<u128>>, VmError> {
         let bits = self.a2b(x, steps).await?;
         let filled = self.fill_down(&bits, steps).await?;
         let leading: Vec<u128> = filled.iter().map(|y| y ^ (y >> 1)).collect();
         let f = self.frac_bits as i32;
-        let (lo, hi) = ((f + LOW).max(0) as u32, (f + HIGH).min(126) as u32);
-        let onehot = self.b2a_bits(&leading, lo, hi, steps.tag()).await?;
         // Buckets outside the ring's window (fraction bits below 20) stay empty.
-        let missing_low = (lo as i32 - (f + LOW)) as usize;
-        let mut out: Vec<Vec<u128>> = (0..missing_low).map(|_| vec![0; x.len()]).collect();
-        out.extend(onehot);
-        out.resize((HIGH - LOW + 1) as usize, vec![0; x.len()]);
-        Ok(out)
+        let (lo, hi) = ((f + LOW).max(0) as u32, (f + HIGH).min(126) as u32);
+        let table: Vec<Vec<u128>> = weights.iter().map(|w| (lo..=hi).map(|bit| self.enc(w(bit as i32 - f))).collect()).collect();
+        self.b2a_weighted(&leading, lo, hi, &table, steps.tag()).await
     }
 
     /// Arithmetic 0/1 shares of [x < 0], and |x|.
@@ -109,15 +94,13 @@ impl<T: Transport> Semi2k<T> {
 
     pub async fn reciprocal(&mut self, x: &[u128], steps: &mut Steps) -> Result<Vec<u128>, VmError> {
         let (neg, a) = self.sign_abs(x, steps).await?;
-        let onehot = self.normalize(&a, steps).await?;
-        let y0 = self.weigh(&onehot, |j| (2.0 / 3.0) * 2f64.powi(-j), a.len());
+        let y0 = self.normalize(&a, &[&|j| (2.0 / 3.0) * 2f64.powi(-j)], steps).await?.remove(0);
         let y = self.newton_reciprocal(&a, y0, NEWTON_STEPS, steps).await?;
         self.apply_sign(&neg, &y, steps).await
     }
 
     pub async fn rsqrt(&mut self, x: &[u128], steps: &mut Steps) -> Result<Vec<u128>, VmError> {
-        let onehot = self.normalize(x, steps).await?;
-        let mut y = self.weigh(&onehot, |j| (2.0f64 / 3.0).sqrt() * 2f64.powf(-j as f64 / 2.0), x.len());
+        let mut y = self.normalize(x, &[&|j| (2.0f64 / 3.0).sqrt() * 2f64.powf(-j as f64 / 2.0)], steps).await?.remove(0);
         for _ in 0..NEWTON_STEPS {
             let y2 = self.mul_fix(&y, &y, steps).await?;
             let xy2 = self.mul_fix(x, &y2, steps).await?;
@@ -152,8 +135,8 @@ impl<T: Transport> Semi2k<T> {
 
     pub async fn log(&mut self, x: &[u128], steps: &mut Steps) -> Result<Vec<u128>, VmError> {
         let len = x.len();
-        let onehot = self.normalize(x, steps).await?;
-        let scale = self.weigh(&onehot, |j| 2f64.powi(-j), len);
+        let mut weighed = self.normalize(x, &[&|j| 2f64.powi(-j), &|j| j as f64 * std::f64::consts::LN_2], steps).await?;
+        let (exponent, scale) = (weighed.pop().unwrap_or_default(), weighed.pop().unwrap_or_default());
         let m = self.mul_fix(x, &scale, steps).await?;
         let m_plus = self.add_public(&m, 1.0);
         let r = self.newton_reciprocal(&m_plus, self.add_public(&vec![0; len], 0.4), 5, steps).await?;
@@ -167,7 +150,6 @@ impl<T: Transport> Semi2k<T> {
             acc = self.add_public(&t, 2.0 / (2 * k + 1) as f64);
         }
         let series = self.mul_fix(&u, &acc, steps).await?;
-        let exponent = self.weigh(&onehot, |j| j as f64 * std::f64::consts::LN_2, len);
         Ok(series.iter().zip(&exponent).map(|(a, b)| a.wrapping_add(*b)).collect())
     }
 

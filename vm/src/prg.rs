@@ -40,10 +40,29 @@ impl Prg {
         }
     }
 
+    /// The next `n` elements; the vector is written once, never zeroed first.
     pub fn next_vec(&mut self, n: usize) -> Vec<u128> {
-        let mut v = vec![0u128; n];
-        self.fill(&mut v);
+        let mut v = Vec::with_capacity(n);
+        let mut chunk = [0u128; BATCH];
+        while v.len() < n {
+            let k = BATCH.min(n - v.len());
+            self.fill(&mut chunk[..k]);
+            v.extend_from_slice(&chunk[..k]);
+        }
         v
+    }
+
+    /// Streams positioned at the starts of the next vectors of the given lengths, as if they
+    /// were drawn one after another; this stream moves past all of them. Lets a consumer draw
+    /// several vectors side by side, a chunk of each at a time, with the same values as drawn
+    /// in sequence.
+    pub fn split(&mut self, lens: &[usize]) -> Vec<Prg> {
+        let mut out = Vec::with_capacity(lens.len());
+        for &len in lens {
+            out.push(Prg { cipher: self.cipher.clone(), counter: self.counter });
+            self.counter = self.counter.wrapping_add(len as u128);
+        }
+        out
     }
 }
 
@@ -67,6 +86,22 @@ mod tests {
         parts.extend(b.next_vec(700));
         assert_eq!(whole, parts);
         assert_ne!(Prg::new([8; 16]).next_vec(4), whole[..4]);
+    }
+
+    /// Split streams give what sequential draws give, so a dealer may draw side by side.
+    #[test]
+    fn split_streams_equal_sequential_draws() {
+        let whole = Prg::new([3; 16]).next_vec(3 * 1000 + 5);
+        let mut p = Prg::new([3; 16]);
+        let mut streams = p.split(&[1000, 1000, 1000]);
+        let mut interleaved = vec![Vec::new(); 3];
+        for _ in 0..10 {
+            for (s, out) in streams.iter_mut().zip(interleaved.iter_mut()) {
+                out.extend(s.next_vec(100));
+            }
+        }
+        assert_eq!(interleaved.concat(), whole[..3000]);
+        assert_eq!(p.next_vec(5), whole[3000..]);
     }
 
     #[test]

@@ -135,13 +135,17 @@ impl<T: Transport> Semi2k<T> {
 
     /// Receives every other party's share and adds them to this party's: the plaintext.
     pub async fn collect(&mut self, share: &[u128], tag: Tag) -> Result<Vec<u128>, VmError> {
-        let mut sum = share.to_vec();
+        let mut sum: Option<Vec<u128>> = None;
         for p in self.comm.others().collect::<Vec<_>>() {
             let theirs = self.comm.recv_ring(p, tag, share.len()).await?;
-            for (s, t) in sum.iter_mut().zip(theirs) {
-                *s = s.wrapping_add(t);
+            match &mut sum {
+                // The first share received becomes the sum: no copy of this party's own.
+                None => sum = Some(theirs),
+                Some(s) => add_assign(s, &theirs),
             }
         }
+        let mut sum = sum.unwrap_or_else(|| vec![0; share.len()]);
+        add_assign(&mut sum, share);
         Ok(sum)
     }
 
@@ -179,19 +183,117 @@ impl<T: Transport> Semi2k<T> {
         Ok([a0, b0, c0])
     }
 
+    /// An elementwise triple (a, b, c) with c = a b (additive shares) or c = a & b (XOR shares)
+    /// from the TFP dealer. Party 0 draws every party's streams side by side, a chunk at a time,
+    /// so that its work stays in cache; the values are those of drawing them one after another.
+    fn elementwise_triple(&mut self, len: usize, sharing: Sharing) -> Result<[Vec<u128>; 3], VmError> {
+        let me = self.me() as usize;
+        if me != 0 {
+            let [a, b, c]: [Vec<u128>; 3] = self.draw(me, &[len, len, len])?.try_into().map_err(|_| VmError::Internal("triple".into()))?;
+            return Ok([a, b, c]);
+        }
+        let mut own = Self::prg(&mut self.dealer, 0, "dealer")?.split(&[len, len]);
+        let mut others = Vec::with_capacity(self.n() - 1);
+        for i in 1..self.n() {
+            others.push(Self::prg(&mut self.dealer, i, "dealer")?.split(&[len, len, len]));
+        }
+        const CHUNK: usize = 2048;
+        let combine = |acc: &mut [u128], t: &[u128]| match sharing {
+            Sharing::Additive => add_assign(acc, t),
+            Sharing::Xor => xor_assign(acc, t),
+        };
+        let (mut a0, mut b0, mut c0) = (Vec::with_capacity(len), Vec::with_capacity(len), Vec::with_capacity(len));
+        let (mut a, mut b, mut c, mut t) = (vec![0u128; CHUNK], vec![0u128; CHUNK], vec![0u128; CHUNK], vec![0u128; CHUNK]);
+        for start in (0..len).step_by(CHUNK) {
+            let k = CHUNK.min(len - start);
+            let (a, b, c, t) = (&mut a[..k], &mut b[..k], &mut c[..k], &mut t[..k]);
+            own[0].fill(a);
+            own[1].fill(b);
+            a0.extend_from_slice(a);
+            b0.extend_from_slice(b);
+            c.fill(0);
+            for s in others.iter_mut() {
+                s[0].fill(t);
+                combine(a, t);
+                s[1].fill(t);
+                combine(b, t);
+                s[2].fill(t);
+                combine(c, t);
+            }
+            match sharing {
+                Sharing::Additive => c0.extend(a.iter().zip(b.iter()).zip(c.iter()).map(|((a, b), c)| a.wrapping_mul(*b).wrapping_sub(*c))),
+                Sharing::Xor => c0.extend(a.iter().zip(b.iter()).zip(c.iter()).map(|((a, b), c)| (a & b) ^ c)),
+            }
+        }
+        Ok([a0, b0, c0])
+    }
+
     /// Elementwise product of two shared vectors of equal length: one round.
     pub async fn mul(&mut self, x: &[u128], y: &[u128], tag: Tag) -> Result<Vec<u128>, VmError> {
+        self.beaver(x, y, tag, false).await
+    }
+
+    /// A fixed-point product `x * y / 2^f`: one round with two parties, whose local truncation
+    /// is fused into the product's last pass; two rounds with more.
+    pub async fn mul_trunc(&mut self, x: &[u128], y: &[u128], tags: [Tag; 2]) -> Result<Vec<u128>, VmError> {
+        if self.n() == 2 {
+            return self.beaver(x, y, tags[0], true).await;
+        }
+        let z = self.beaver(x, y, tags[0], false).await?;
+        self.truncate(&z, tags[1]).await
+    }
+
+    /// Sends this party's masked values to every other party (the last gets them without a
+    /// copy) and returns the others' combined: the opening, less this party's own part, which
+    /// the caller recomputes in its final pass rather than keeping a copy.
+    async fn exchange_masked(&mut self, mine: Vec<u128>, tag: Tag, combine: fn(&mut [u128], &[u128])) -> Result<Vec<u128>, VmError> {
+        let len = mine.len();
+        let others: Vec<PartyId> = self.comm.others().collect();
+        let mut mine = Some(mine);
+        for (k, &p) in others.iter().enumerate() {
+            match mine.take() {
+                Some(v) if k + 1 == others.len() => self.comm.send_ring_owned(p, tag, v)?,
+                Some(v) => {
+                    self.comm.send_ring(p, tag, &v)?;
+                    mine = Some(v);
+                }
+                None => {}
+            }
+        }
+        let mut theirs: Option<Vec<u128>> = None;
+        for &p in &others {
+            let t = self.comm.recv_ring(p, tag, len).await?;
+            match &mut theirs {
+                None => theirs = Some(t),
+                Some(s) => combine(s, &t),
+            }
+        }
+        Ok(theirs.unwrap_or_else(|| vec![0; len]))
+    }
+
+    /// Beaver's product. This party's masked operands (x - a, y - b) go out without a copy and
+    /// are recomputed in the one pass that adds the others', forms the product and, for two
+    /// parties, truncates it locally.
+    async fn beaver(&mut self, x: &[u128], y: &[u128], tag: Tag, truncate_two: bool) -> Result<Vec<u128>, VmError> {
         let n = x.len();
-        let [a, b, c] = self.triple(n, n, n, |a, b| a.iter().zip(b).map(|(x, y)| x.wrapping_mul(*y)).collect())?;
-        let mut ef: Vec<u128> = x.iter().zip(&a).map(|(x, a)| x.wrapping_sub(*a)).collect();
+        let [a, b, c] = self.elementwise_triple(n, Sharing::Additive)?;
+        let mut ef: Vec<u128> = Vec::with_capacity(2 * n);
+        ef.extend(x.iter().zip(&a).map(|(x, a)| x.wrapping_sub(*a)));
         ef.extend(y.iter().zip(&b).map(|(y, b)| y.wrapping_sub(*b)));
-        let ef = self.open(&ef, tag).await?;
-        let (e, f) = ef.split_at(n);
-        let first = self.me() == 0;
+        let theirs = self.exchange_masked(ef, tag, add_assign).await?;
+        let (te, tf) = theirs.split_at(n);
+        let (first, f) = (self.me() == 0, self.frac_bits);
         Ok((0..n)
             .map(|i| {
-                let z = c[i].wrapping_add(e[i].wrapping_mul(b[i])).wrapping_add(f[i].wrapping_mul(a[i]));
-                if first { z.wrapping_add(e[i].wrapping_mul(f[i])) } else { z }
+                let e = te[i].wrapping_add(x[i]).wrapping_sub(a[i]);
+                let g = tf[i].wrapping_add(y[i]).wrapping_sub(b[i]);
+                let z = c[i].wrapping_add(e.wrapping_mul(b[i])).wrapping_add(g.wrapping_mul(a[i]));
+                let z = if first { z.wrapping_add(e.wrapping_mul(g)) } else { z };
+                match (truncate_two, first) {
+                    (false, _) => z,
+                    (true, true) => ring::shr_signed(z, f),
+                    (true, false) => ring::shr_signed(z.wrapping_neg(), f).wrapping_neg(),
+                }
             })
             .collect())
     }
@@ -297,36 +399,26 @@ impl<T: Transport> Semi2k<T> {
 
     /// A boolean Beaver triple (a, b, c = a & b) of `len` words from the TFP dealer.
     fn and_triple(&mut self, len: usize) -> Result<[Vec<u128>; 3], VmError> {
-        let three = |v: Vec<Vec<u128>>| -> Result<[Vec<u128>; 3], VmError> { v.try_into().map_err(|_| VmError::Internal("and triple".into())) };
-        if self.me() != 0 {
-            return three(self.draw(self.me() as usize, &[len, len, len])?);
-        }
-        let mut own = self.draw(0, &[len, len])?;
-        let (b0, a0) = (own.pop().unwrap_or_default(), own.pop().unwrap_or_default());
-        let (mut a, mut b, mut c) = (a0.clone(), b0.clone(), vec![0u128; len]);
-        for i in 1..self.n() {
-            let [ai, bi, ci] = three(self.draw(i, &[len, len, len])?)?;
-            xor_assign(&mut a, &ai);
-            xor_assign(&mut b, &bi);
-            xor_assign(&mut c, &ci);
-        }
-        let c0 = a.iter().zip(&b).zip(&c).map(|((a, b), c)| (a & b) ^ c).collect();
-        Ok([a0, b0, c0])
+        self.elementwise_triple(len, Sharing::Xor)
     }
 
     /// Bitwise AND of XOR-shared words, `x[i] & y[i]`: one round.
     pub async fn and(&mut self, x: &[u128], y: &[u128], tag: Tag) -> Result<Vec<u128>, VmError> {
         let len = x.len();
         let [a, b, c] = self.and_triple(len)?;
-        let mut ef: Vec<u128> = x.iter().zip(&a).map(|(x, a)| x ^ a).collect();
+        let mut ef: Vec<u128> = Vec::with_capacity(2 * len);
+        ef.extend(x.iter().zip(&a).map(|(x, a)| x ^ a));
         ef.extend(y.iter().zip(&b).map(|(y, b)| y ^ b));
-        let ef = self.open_xor(&ef, tag).await?;
-        let (e, f) = ef.split_at(len);
+        let theirs = self.exchange_masked(ef, tag, xor_assign).await?;
+        let (te, tf) = theirs.split_at(len);
         let first = self.me() == 0;
-        Ok((0..len).map(|i| {
-            let z = c[i] ^ (e[i] & b[i]) ^ (f[i] & a[i]);
-            if first { z ^ (e[i] & f[i]) } else { z }
-        }).collect())
+        Ok((0..len)
+            .map(|i| {
+                let (e, f) = (te[i] ^ x[i] ^ a[i], tf[i] ^ y[i] ^ b[i]);
+                let z = c[i] ^ (e & b[i]) ^ (f & a[i]);
+                if first { z ^ (e & f) } else { z }
+            })
+            .collect())
     }
 
     /// XOR shares of the most significant bit of arithmetic shares `x` (0 or 1, in bit 0).
@@ -445,49 +537,81 @@ impl<T: Transport> Semi2k<T> {
         Ok(y)
     }
 
-    /// Arithmetic 0/1 shares of bits `lo..=hi` of XOR-shared words, one vector per bit: one
-    /// opening of the words masked by a dealer word whose bits the dealer also shares
-    /// arithmetically.
-    pub async fn b2a_bits(&mut self, w: &[u128], lo: u32, hi: u32, tag: Tag) -> Result<Vec<Vec<u128>>, VmError> {
+    /// Public linear functions of bits `lo..=hi` of XOR-shared words, on arithmetic shares:
+    /// for each weight vector v (one weight per bit), sum_k v[k] bit_{lo+k}(w). One opening of
+    /// the words masked by a dealer word whose bits the dealer also shares arithmetically; then
+    /// each bit's arithmetic share is c + r - 2 c r for the opened bit c, weighed and summed
+    /// element by element, a chunk at a time, so that no vector per bit is ever stored.
+    pub async fn b2a_weighted(&mut self, w: &[u128], lo: u32, hi: u32, weights: &[Vec<u128>], tag: Tag) -> Result<Vec<Vec<u128>>, VmError> {
         let len = w.len();
         let width = (hi - lo + 1) as usize;
-        let (r, ra) = self.masked_bits(len, lo, width)?;
-        let masked: Vec<u128> = w.iter().zip(&r).map(|(a, b)| a ^ b).collect();
+        if weights.iter().any(|v| v.len() != width) {
+            return Err(VmError::Internal("a weight vector does not cover every bit".into()));
+        }
+        let mut dealt = self.masked_bits(len, width)?;
+        let masked: Vec<u128> = w.iter().zip(&dealt.r).map(|(a, b)| a ^ b).collect();
         let c = self.open_xor(&masked, tag).await?;
         let first = self.me() == 0;
-        Ok((0..width)
-            .map(|k| {
+        let mut out: Vec<Vec<u128>> = weights.iter().map(|_| Vec::with_capacity(len)).collect();
+        const CHUNK: usize = 1024;
+        let (mut ra, mut t, mut acc) = (vec![0u128; CHUNK], vec![0u128; CHUNK], vec![vec![0u128; CHUNK]; weights.len()]);
+        for start in (0..len).step_by(CHUNK) {
+            let k_len = CHUNK.min(len - start);
+            let (ra, t) = (&mut ra[..k_len], &mut t[..k_len]);
+            acc.iter_mut().for_each(|a| a[..k_len].fill(0));
+            for k in 0..width {
                 let bit = lo + k as u32;
-                (0..len)
-                    .map(|i| {
-                        let ci = (c[i] >> bit) & 1;
-                        let v = ra[k * len + i];
-                        let v = if ci == 1 { v.wrapping_neg() } else { v };
-                        if first { v.wrapping_add(ci) } else { v }
-                    })
-                    .collect()
-            })
-            .collect())
+                match &mut dealt.own {
+                    // Party 0's share of bit k of r: the bit itself minus everyone else's share.
+                    None => {
+                        for (o, &r) in ra.iter_mut().zip(&dealt.r_full[start..start + k_len]) {
+                            *o = (r >> bit) & 1;
+                        }
+                        for streams in dealt.others.iter_mut() {
+                            streams[k].fill(t);
+                            sub_assign(ra, t);
+                        }
+                    }
+                    Some(streams) => streams[k].fill(ra),
+                }
+                for (i, v) in ra.iter_mut().enumerate() {
+                    let ci = (c[start + i] >> bit) & 1;
+                    let x = if ci == 1 { v.wrapping_neg() } else { *v };
+                    *v = if first { x.wrapping_add(ci) } else { x };
+                }
+                for (a, weight) in acc.iter_mut().zip(weights) {
+                    let wk = weight[k];
+                    for (a, v) in a.iter_mut().zip(ra.iter()) {
+                        *a = a.wrapping_add(v.wrapping_mul(wk));
+                    }
+                }
+            }
+            for (o, a) in out.iter_mut().zip(&acc) {
+                o.extend_from_slice(&a[..k_len]);
+            }
+        }
+        Ok(out)
     }
 
-    /// A random word per element, XOR-shared, and arithmetic shares of its bits `lo..lo+width`
-    /// (bit-major), from the TFP dealer.
-    fn masked_bits(&mut self, len: usize, lo: u32, width: usize) -> Result<(Vec<u128>, Vec<u128>), VmError> {
-        if self.me() != 0 {
-            let mut v = self.draw(self.me() as usize, &[len, width * len])?;
-            let ra = v.pop().unwrap_or_default();
-            return Ok((v.pop().unwrap_or_default(), ra));
+    /// A random word per element, XOR-shared, and streams of arithmetic shares of each of its
+    /// bits, bit-major (`width` vectors of `len`), from the TFP dealer.
+    fn masked_bits(&mut self, len: usize, width: usize) -> Result<MaskedBits, VmError> {
+        let lens: Vec<usize> = std::iter::repeat_n(len, width + 1).collect();
+        let me = self.me() as usize;
+        if me != 0 {
+            let mut streams = Self::prg(&mut self.dealer, me, "dealer")?.split(&lens);
+            let r = streams.remove(0).next_vec(len);
+            return Ok(MaskedBits { r, r_full: Vec::new(), own: Some(streams), others: Vec::new() });
         }
-        let r0 = self.draw(0, &[len])?.remove(0);
-        let (mut r, mut others) = (r0.clone(), vec![0u128; width * len]);
+        let r = self.draw(0, &[len])?.remove(0);
+        let mut r_full = r.clone();
+        let mut others = Vec::with_capacity(self.n() - 1);
         for i in 1..self.n() {
-            let mut v = self.draw(i, &[len, width * len])?;
-            let ra = v.pop().unwrap_or_default();
-            xor_assign(&mut r, &v.pop().unwrap_or_default());
-            add_assign(&mut others, &ra);
+            let mut streams = Self::prg(&mut self.dealer, i, "dealer")?.split(&lens);
+            xor_assign(&mut r_full, &streams.remove(0).next_vec(len));
+            others.push(streams);
         }
-        let ra0 = (0..width * len).map(|k| (((r[k % len] >> (lo as usize + k / len)) & 1)).wrapping_sub(others[k])).collect();
-        Ok((r0, ra0))
+        Ok(MaskedBits { r, r_full, own: None, others })
     }
 
     /// Arithmetic shares of XOR-shared bits (in bit 0): one round with a dealer's random bit
@@ -557,6 +681,25 @@ fn xor_assign(a: &mut [u128], b: &[u128]) {
     for (x, y) in a.iter_mut().zip(b) {
         *x ^= *y;
     }
+}
+
+/// A dealt random word and the streams of its bits' arithmetic shares.
+struct MaskedBits {
+    /// This party's XOR share of the word.
+    r: Vec<u128>,
+    /// Party 0 only: the word itself.
+    r_full: Vec<u128>,
+    /// Parties other than 0: their streams, one per bit.
+    own: Option<Vec<Prg>>,
+    /// Party 0 only: every other party's streams, one per bit.
+    others: Vec<Vec<Prg>>,
+}
+
+/// How the shares of a triple combine: arithmetic (sum) or boolean (XOR) sharing.
+#[derive(Clone, Copy)]
+enum Sharing {
+    Additive,
+    Xor,
 }
 
 fn add_assign(a: &mut [u128], b: &[u128]) {

@@ -25,7 +25,10 @@ impl crate::link::Transport for Recording {
         let m = self.inner.recv(from).await?;
         if let crate::link::Message::Data { payload, .. } = &m {
             if let Ok(mut r) = self.received.lock() {
-                r.extend_from_slice(payload);
+                match payload {
+                    crate::link::Payload::Bytes(b) => r.extend_from_slice(b),
+                    crate::link::Payload::Ring(v) => r.extend(v.iter().flat_map(|x| x.to_le_bytes())),
+                }
             }
         }
         Ok(m)
