@@ -39,6 +39,12 @@ impl<T: Transport> Semi2k<T> {
         self.mul_trunc(x, y, tags).await
     }
 
+    /// x^2 for fixed-point shares: a square pair's opening and a truncation.
+    pub async fn square_fix(&mut self, x: &[u128], steps: &mut Steps) -> Result<Vec<u128>, VmError> {
+        let tags = [steps.tag(), steps.tag()];
+        self.square_trunc(x, tags).await
+    }
+
     /// x * c for a public real c.
     pub async fn scale_fix(&mut self, x: &[u128], c: f64, steps: &mut Steps) -> Result<Vec<u128>, VmError> {
         let k = self.enc(c);
@@ -102,7 +108,7 @@ impl<T: Transport> Semi2k<T> {
     pub async fn rsqrt(&mut self, x: &[u128], steps: &mut Steps) -> Result<Vec<u128>, VmError> {
         let mut y = self.normalize(x, &[&|j| (2.0f64 / 3.0).sqrt() * 2f64.powf(-j as f64 / 2.0)], steps).await?.remove(0);
         for _ in 0..NEWTON_STEPS {
-            let y2 = self.mul_fix(&y, &y, steps).await?;
+            let y2 = self.square_fix(&y, steps).await?;
             let xy2 = self.mul_fix(x, &y2, steps).await?;
             let three_minus = self.add_public(&xy2.iter().map(|v| v.wrapping_neg()).collect::<Vec<_>>(), 3.0);
             let half = self.scale_fix(&three_minus, 0.5, steps).await?;
@@ -128,7 +134,7 @@ impl<T: Transport> Semi2k<T> {
             acc = self.add_public(&t, 1.0);
         }
         for _ in 0..SQUARINGS {
-            acc = self.mul_fix(&acc, &acc, steps).await?;
+            acc = self.square_fix(&acc, steps).await?;
         }
         Ok(acc)
     }

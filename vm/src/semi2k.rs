@@ -243,6 +243,65 @@ impl<T: Transport> Semi2k<T> {
         self.truncate(&z, tags[1]).await
     }
 
+    /// A square pair (a, c = a^2) of `len` elements from the TFP dealer, drawn like a triple.
+    fn square_pair(&mut self, len: usize) -> Result<[Vec<u128>; 2], VmError> {
+        let me = self.me() as usize;
+        if me != 0 {
+            let [a, c]: [Vec<u128>; 2] = self.draw(me, &[len, len])?.try_into().map_err(|_| VmError::Internal("square pair".into()))?;
+            return Ok([a, c]);
+        }
+        let mut own = Self::prg(&mut self.dealer, 0, "dealer")?.split(&[len]);
+        let mut others = Vec::with_capacity(self.n() - 1);
+        for i in 1..self.n() {
+            others.push(Self::prg(&mut self.dealer, i, "dealer")?.split(&[len, len]));
+        }
+        const CHUNK: usize = 2048;
+        let (mut a0, mut c0) = (Vec::with_capacity(len), Vec::with_capacity(len));
+        let (mut a, mut c, mut t) = (vec![0u128; CHUNK], vec![0u128; CHUNK], vec![0u128; CHUNK]);
+        for start in (0..len).step_by(CHUNK) {
+            let k = CHUNK.min(len - start);
+            let (a, c, t) = (&mut a[..k], &mut c[..k], &mut t[..k]);
+            own[0].fill(a);
+            a0.extend_from_slice(a);
+            c.fill(0);
+            for s in others.iter_mut() {
+                s[0].fill(t);
+                add_assign(a, t);
+                s[1].fill(t);
+                add_assign(c, t);
+            }
+            c0.extend(a.iter().zip(c.iter()).map(|(a, c)| a.wrapping_mul(*a).wrapping_sub(*c)));
+        }
+        Ok([a0, c0])
+    }
+
+    /// The fixed-point square x^2 / 2^f: like [`Semi2k::mul_trunc`], with a square pair, so
+    /// that only x - a is opened (half a product's traffic).
+    pub async fn square_trunc(&mut self, x: &[u128], tags: [Tag; 2]) -> Result<Vec<u128>, VmError> {
+        let n = x.len();
+        let [a, c] = self.square_pair(n)?;
+        let e: Vec<u128> = x.iter().zip(&a).map(|(x, a)| x.wrapping_sub(*a)).collect();
+        let theirs = self.exchange_masked(e, tags[0], add_assign).await?;
+        let (first, f, two) = (self.me() == 0, self.frac_bits, self.n() == 2);
+        let z: Vec<u128> = (0..n)
+            .map(|i| {
+                let e = theirs[i].wrapping_add(x[i]).wrapping_sub(a[i]);
+                let z = c[i].wrapping_add(e.wrapping_mul(a[i]).wrapping_mul(2));
+                let z = if first { z.wrapping_add(e.wrapping_mul(e)) } else { z };
+                match (two, first) {
+                    (false, _) => z,
+                    (true, true) => ring::shr_signed(z, f),
+                    (true, false) => ring::shr_signed(z.wrapping_neg(), f).wrapping_neg(),
+                }
+            })
+            .collect();
+        if two {
+            Ok(z)
+        } else {
+            self.truncate(&z, tags[1]).await
+        }
+    }
+
     /// Sends this party's masked values to every other party (the last gets them without a
     /// copy) and returns the others' combined: the opening, less this party's own part, which
     /// the caller recomputes in its final pass rather than keeping a copy.
