@@ -97,7 +97,8 @@ pub async fn run<T: Transport>(comm: &mut Comm<T>, spec: &PsiSpec<'_>, keys: Opt
             let rows: Vec<&[u8]> = (batch * BATCH..own.min((batch + 1) * BATCH)).map(|i| table.row(i)).collect();
             comm.send(peer, tag(spec, Phase::FirstPoints, batch), secret.hash_and_raise(&domain, &rows))?;
         }
-        let mut theirs: Vec<([u8; 32], u32)> = Vec::with_capacity(peer_count);
+        // The count comes from the peer: grow as its points arrive rather than trust it.
+        let mut theirs: Vec<([u8; 32], u32)> = Vec::new();
         for batch in 0..peer_count.div_ceil(BATCH) {
             let want = BATCH.min(peer_count - batch * BATCH);
             let bytes = comm.recv(peer, tag(spec, Phase::SecondPoints, batch)).await?;

@@ -183,49 +183,59 @@ impl<T: Transport> Semi2k<T> {
         Ok([a0, b0, c0])
     }
 
-    /// An elementwise triple (a, b, c) with c = a b (additive shares) or c = a & b (XOR shares)
-    /// from the TFP dealer. Party 0 draws every party's streams side by side, a chunk at a time,
-    /// so that its work stays in cache; the values are those of drawing them one after another.
-    fn elementwise_triple(&mut self, len: usize, sharing: Sharing) -> Result<[Vec<u128>; 3], VmError> {
+    /// Random operands and one correlated value per element from the TFP dealer: `operands`
+    /// random vectors (1 or 2: a, or a and b) and c with c = product(a, b) (b = a for one
+    /// operand), shared additively or by XOR. Each party draws its shares from its dealer stream;
+    /// party 0 draws every party's streams side by side, a chunk at a time, so that its work
+    /// stays in cache; the values are those of drawing them one after another.
+    fn deal(&mut self, len: usize, operands: usize, sharing: Sharing, product: fn(u128, u128) -> u128) -> Result<Vec<Vec<u128>>, VmError> {
         let me = self.me() as usize;
         if me != 0 {
-            let [a, b, c]: [Vec<u128>; 3] = self.draw(me, &[len, len, len])?.try_into().map_err(|_| VmError::Internal("triple".into()))?;
-            return Ok([a, b, c]);
+            return self.draw(me, &vec![len; operands + 1]);
         }
-        let mut own = Self::prg(&mut self.dealer, 0, "dealer")?.split(&[len, len]);
+        let mut own = Self::prg(&mut self.dealer, 0, "dealer")?.split(&vec![len; operands]);
         let mut others = Vec::with_capacity(self.n() - 1);
         for i in 1..self.n() {
-            others.push(Self::prg(&mut self.dealer, i, "dealer")?.split(&[len, len, len]));
+            others.push(Self::prg(&mut self.dealer, i, "dealer")?.split(&vec![len; operands + 1]));
         }
-        const CHUNK: usize = 2048;
         let combine = |acc: &mut [u128], t: &[u128]| match sharing {
             Sharing::Additive => add_assign(acc, t),
             Sharing::Xor => xor_assign(acc, t),
         };
-        let (mut a0, mut b0, mut c0) = (Vec::with_capacity(len), Vec::with_capacity(len), Vec::with_capacity(len));
-        let (mut a, mut b, mut c, mut t) = (vec![0u128; CHUNK], vec![0u128; CHUNK], vec![0u128; CHUNK], vec![0u128; CHUNK]);
+        const CHUNK: usize = 2048;
+        let mut out: Vec<Vec<u128>> = (0..=operands).map(|_| Vec::with_capacity(len)).collect();
+        // The chunk of each operand in full, then the others' sum of c; and a scratch chunk.
+        let mut full = vec![vec![0u128; CHUNK]; operands + 1];
+        let mut t = vec![0u128; CHUNK];
         for start in (0..len).step_by(CHUNK) {
             let k = CHUNK.min(len - start);
-            let (a, b, c, t) = (&mut a[..k], &mut b[..k], &mut c[..k], &mut t[..k]);
-            own[0].fill(a);
-            own[1].fill(b);
-            a0.extend_from_slice(a);
-            b0.extend_from_slice(b);
-            c.fill(0);
-            for s in others.iter_mut() {
-                s[0].fill(t);
-                combine(a, t);
-                s[1].fill(t);
-                combine(b, t);
-                s[2].fill(t);
-                combine(c, t);
+            for (j, stream) in own.iter_mut().enumerate() {
+                stream.fill(&mut full[j][..k]);
+                out[j].extend_from_slice(&full[j][..k]);
             }
-            match sharing {
-                Sharing::Additive => c0.extend(a.iter().zip(b.iter()).zip(c.iter()).map(|((a, b), c)| a.wrapping_mul(*b).wrapping_sub(*c))),
-                Sharing::Xor => c0.extend(a.iter().zip(b.iter()).zip(c.iter()).map(|((a, b), c)| (a & b) ^ c)),
+            full[operands][..k].fill(0);
+            for streams in others.iter_mut() {
+                for (j, stream) in streams.iter_mut().enumerate() {
+                    stream.fill(&mut t[..k]);
+                    combine(&mut full[j][..k], &t[..k]);
+                }
             }
+            let (a, b, c) = (&full[0][..k], &full[operands - 1][..k], &full[operands][..k]);
+            out[operands].extend((0..k).map(|i| match sharing {
+                Sharing::Additive => product(a[i], b[i]).wrapping_sub(c[i]),
+                Sharing::Xor => product(a[i], b[i]) ^ c[i],
+            }));
         }
-        Ok([a0, b0, c0])
+        Ok(out)
+    }
+
+    /// An elementwise triple (a, b, c) with c = a b (additive shares) or c = a & b (XOR shares).
+    fn elementwise_triple(&mut self, len: usize, sharing: Sharing) -> Result<[Vec<u128>; 3], VmError> {
+        let product: fn(u128, u128) -> u128 = match sharing {
+            Sharing::Additive => u128::wrapping_mul,
+            Sharing::Xor => |a, b| a & b,
+        };
+        self.deal(len, 2, sharing, product)?.try_into().map_err(|_| VmError::Internal("triple".into()))
     }
 
     /// Elementwise product of two shared vectors of equal length: one round.
@@ -243,36 +253,9 @@ impl<T: Transport> Semi2k<T> {
         self.truncate(&z, tags[1]).await
     }
 
-    /// A square pair (a, c = a^2) of `len` elements from the TFP dealer, drawn like a triple.
+    /// A square pair (a, c = a^2) of `len` elements from the TFP dealer.
     fn square_pair(&mut self, len: usize) -> Result<[Vec<u128>; 2], VmError> {
-        let me = self.me() as usize;
-        if me != 0 {
-            let [a, c]: [Vec<u128>; 2] = self.draw(me, &[len, len])?.try_into().map_err(|_| VmError::Internal("square pair".into()))?;
-            return Ok([a, c]);
-        }
-        let mut own = Self::prg(&mut self.dealer, 0, "dealer")?.split(&[len]);
-        let mut others = Vec::with_capacity(self.n() - 1);
-        for i in 1..self.n() {
-            others.push(Self::prg(&mut self.dealer, i, "dealer")?.split(&[len, len]));
-        }
-        const CHUNK: usize = 2048;
-        let (mut a0, mut c0) = (Vec::with_capacity(len), Vec::with_capacity(len));
-        let (mut a, mut c, mut t) = (vec![0u128; CHUNK], vec![0u128; CHUNK], vec![0u128; CHUNK]);
-        for start in (0..len).step_by(CHUNK) {
-            let k = CHUNK.min(len - start);
-            let (a, c, t) = (&mut a[..k], &mut c[..k], &mut t[..k]);
-            own[0].fill(a);
-            a0.extend_from_slice(a);
-            c.fill(0);
-            for s in others.iter_mut() {
-                s[0].fill(t);
-                add_assign(a, t);
-                s[1].fill(t);
-                add_assign(c, t);
-            }
-            c0.extend(a.iter().zip(c.iter()).map(|(a, c)| a.wrapping_mul(*a).wrapping_sub(*c)));
-        }
-        Ok([a0, c0])
+        self.deal(len, 1, Sharing::Additive, |a, _| a.wrapping_mul(a))?.try_into().map_err(|_| VmError::Internal("square pair".into()))
     }
 
     /// The fixed-point square x^2 / 2^f: like [`Semi2k::mul_trunc`], with a square pair, so
