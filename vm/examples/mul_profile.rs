@@ -1,6 +1,6 @@
 //! One kernel on 1e6 elements between 2 parties, repeated, for profiling:
 //!
-//!     cargo run --release -p sfvm --example mul_profile [mul|cmp|recip|exp]
+//!     ROUNDS=15 cargo run --release -p sfvm --example mul_profile [mul|cmp|recip|exp]
 /// Large share vectors come and go all the time; an allocator that keeps freed memory spares
 /// the kernel from zeroing fresh pages for every one of them.
 #[global_allocator]
@@ -19,7 +19,9 @@ fn main() {
             s.spawn(move || {
                 let mut p = Semi2k::new(Comm::new(t, i as u16, names), seeds, 40);
                 let x: Vec<u128> = (0..1_000_000u128).map(|v| (v + 1) << 30).collect();
-                for round in 0..5 {
+                let rounds: usize = std::env::var("ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(5);
+                let mut times = Vec::with_capacity(rounds);
+                for round in 0..rounds as u32 {
                     let mut st = Steps::new(round, 0);
                     let start = std::time::Instant::now();
                     let run = async {
@@ -31,9 +33,14 @@ fn main() {
                         }
                     };
                     std::hint::black_box(futures::executor::block_on(run).expect("kernel"));
+                    times.push(start.elapsed().as_secs_f64());
                     if i == 0 {
-                        eprintln!("{kernel} {round}: {:.3} s", start.elapsed().as_secs_f64());
+                        eprintln!("{kernel} {round}: {:.3} s", times[times.len() - 1]);
                     }
+                }
+                times.sort_by(f64::total_cmp);
+                if i == 0 && !times.is_empty() {
+                    eprintln!("{kernel}: best {:.3} s, median {:.3} s of {rounds}", times[0], times[times.len() / 2]);
                 }
             });
         }

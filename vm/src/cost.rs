@@ -46,6 +46,18 @@ pub fn mul_fix(len: u64, parties: u64) -> Cost {
     mul(len, parties) + truncate(len, parties)
 }
 
+/// A square from a square pair: only x - a is opened.
+pub fn square_fix(len: u64, parties: u64) -> Cost {
+    open(len, parties) + truncate(len, parties)
+}
+
+/// Three products for z^2, z^3, z^4 (two of them squares), one truncation of the three
+/// polynomial pieces side by side, two products in z^4, four squarings.
+pub fn exp(len: u64, parties: u64) -> Cost {
+    let (sq, mul) = (square_fix(len, parties), mul_fix(len, parties));
+    sq + mul + sq + truncate(3 * len, parties) + mul + mul + sq + sq + sq + sq
+}
+
 /// A bitwise AND of `words` XOR-shared words.
 pub fn and(words: u64, parties: u64) -> Cost {
     open(2 * words, parties)
@@ -147,6 +159,10 @@ mod tests {
                 futures::executor::block_on(p.reciprocal(&x, &mut Steps::new(1, 0))).expect("reciprocal");
             });
             check("reciprocal", parties, reciprocal(len as u64, n), &t);
+            let t = measured(parties, len, |p, x, _| {
+                futures::executor::block_on(p.exp(&x, &mut Steps::new(1, 0))).expect("exp");
+            });
+            check("exp", parties, exp(len as u64, n), &t);
         }
     }
 }

@@ -9,9 +9,12 @@
 //! - reciprocal: Newton y <- y (2 - x y) from y0 = (2/3) 2^-j on |x|, sign restored; 5 steps
 //!   take the relative error from 1/3 to below 2^-40. Domain 2^LOW <= |x| < 2^(HIGH+1).
 //! - rsqrt: Newton y <- y (3 - x y^2) / 2 from y0 = sqrt(2/3) 2^(-j/2); 5 steps. sqrt = x rsqrt(x).
-//! - exp: a degree-7 Taylor polynomial of x / 2^6, squared 6 times; relative error about
-//!   64 * 2^-40 from the fixed point; defined while the result stays below about 2^43.
+//! - exp: the degree-12 Taylor polynomial of z = x / 2^4 by Paterson-Stockmeyer (five
+//!   products), squared 4 times; relative error about 1e-10 on [-10, 10]; defined while the
+//!   result stays below about 2^43.
 //! - log: x = m 2^j with m in [1, 2); log m = 2 atanh(u), u = (m - 1)/(m + 1) <= 1/3, 9 terms.
+//! - A Newton iteration or Horner's rule that starts from a public value takes its first step
+//!   as a public scaling: a product with a public operand costs no Beaver triple.
 //! - sigmoid and tanh: from e = exp(-|x|), so that 1 + e lies in [1, 2] and its reciprocal
 //!   needs no normalization; the sign of x picks s or 1 - s.
 
@@ -23,6 +26,9 @@ use crate::semi2k::Semi2k;
 /// The powers of two that normalization tells apart.
 pub const LOW: i32 = -20;
 pub const HIGH: i32 = 40;
+/// exp's argument reduction: |x| / 2^S <= 0.625 on [-10, 10], where the degree-12 Taylor
+/// remainder |z|^13 / 13! is below 4e-13; the S squarings double the relative error S times.
+const EXP_SQUARINGS: u32 = 4;
 /// From a start within a factor 4/3 the relative error goes 1/3, 1/9, 1e-2, 2e-4, 2e-8, 6e-16:
 /// five steps reach below the fixed point's resolution.
 const NEWTON_STEPS: usize = 5;
@@ -91,11 +97,23 @@ impl<T: Transport> Semi2k<T> {
     /// Newton's method for 1/a on positive a, from y0.
     async fn newton_reciprocal(&mut self, a: &[u128], mut y: Vec<u128>, iterations: usize, steps: &mut Steps) -> Result<Vec<u128>, VmError> {
         for _ in 0..iterations {
-            let ay = self.mul_fix(a, &y, steps).await?;
-            let two_minus: Vec<u128> = self.add_public(&ay.iter().map(|v| v.wrapping_neg()).collect::<Vec<_>>(), 2.0);
-            y = self.mul_fix(&y, &two_minus, steps).await?;
+            y = self.newton_reciprocal_step(a, &y, steps).await?;
         }
         Ok(y)
+    }
+
+    /// Newton's method for 1/a from a public y0: the first step, 2 y0 - y0^2 a, is a public
+    /// scaling and costs no product.
+    async fn newton_reciprocal_from(&mut self, a: &[u128], y0: f64, iterations: usize, steps: &mut Steps) -> Result<Vec<u128>, VmError> {
+        let y1 = self.scale_fix(a, -y0 * y0, steps).await?;
+        let y1 = self.add_public(&y1, 2.0 * y0);
+        self.newton_reciprocal(a, y1, iterations.saturating_sub(1), steps).await
+    }
+
+    async fn newton_reciprocal_step(&mut self, a: &[u128], y: &[u128], steps: &mut Steps) -> Result<Vec<u128>, VmError> {
+        let ay = self.mul_fix(a, y, steps).await?;
+        let two_minus: Vec<u128> = self.add_public(&ay.iter().map(|v| v.wrapping_neg()).collect::<Vec<_>>(), 2.0);
+        self.mul_fix(y, &two_minus, steps).await
     }
 
     pub async fn reciprocal(&mut self, x: &[u128], steps: &mut Steps) -> Result<Vec<u128>, VmError> {
@@ -122,36 +140,59 @@ impl<T: Transport> Semi2k<T> {
         self.mul_fix(x, &r, steps).await
     }
 
+    /// exp(x) = p(z)^(2^S), z = x / 2^S, with p the degree-12 Taylor polynomial of exp,
+    /// evaluated by Paterson and Stockmeyer: the powers z^2, z^3, z^4 (three products), then
+    /// p = q0 + w (q1 + w q2) in w = z^4, where each q_i is a public combination of 1, z, z^2,
+    /// z^3 (and z^4 for q2) and costs no product: two more products, then S squarings.
+    /// z is never formed: x is read as z with S more fraction bits, so the products that take
+    /// z truncate by f + S bits instead of f.
     pub async fn exp(&mut self, x: &[u128], steps: &mut Steps) -> Result<Vec<u128>, VmError> {
-        // |x| / 64 <= 0.16 on [-10, 10]: the Taylor remainder z^8 / 8! is below 1e-11.
-        const SQUARINGS: i32 = 6;
-        let z = self.scale_fix(x, 2f64.powi(-SQUARINGS), steps).await?;
-        // Horner: 1 + z (1 + z/2 (1 + z/3 (... (1 + z/7)))).
-        let mut acc = self.add_public(&vec![0; x.len()], 1.0);
-        for k in (1..=7).rev() {
-            let zk = self.scale_fix(&z, 1.0 / k as f64, steps).await?;
-            let t = self.mul_fix(&zk, &acc, steps).await?;
-            acc = self.add_public(&t, 1.0);
+        let (f, s) = (self.frac_bits, EXP_SQUARINGS);
+        let z2 = self.square_shift(x, f + 2 * s, [steps.tag(), steps.tag()]).await?;
+        let z3 = self.mul_shift(&z2, x, f + s, [steps.tag(), steps.tag()]).await?;
+        let z4 = self.square_fix(&z2, steps).await?;
+        // The three q_i side by side, each sum_j c_(4i+j) z^j at f + S bits, truncated at once.
+        let len = x.len();
+        let coefficient = |k: usize| 1.0 / (1..=k).map(|j| j as f64).product::<f64>();
+        let at = |c: f64, bits: u32| encode_fix(c, bits).unwrap_or(0);
+        let mut combos = Vec::with_capacity(3 * len);
+        for i in 0..3 {
+            let c = |j: usize| coefficient(4 * i + j);
+            let (c1, c2, c3) = (at(c(1), f), at(c(2), f + s), at(c(3), f + s));
+            let c4 = if i == 2 { at(c(4), f + s) } else { 0 };
+            combos.extend((0..len).map(|e| {
+                x[e].wrapping_mul(c1).wrapping_add(z2[e].wrapping_mul(c2)).wrapping_add(z3[e].wrapping_mul(c3)).wrapping_add(z4[e].wrapping_mul(c4))
+            }));
         }
-        for _ in 0..SQUARINGS {
+        let combos = self.truncate_by(&combos, f + s, steps.tag()).await?;
+        let q: Vec<Vec<u128>> = combos.chunks(len.max(1)).enumerate().map(|(i, q)| self.add_public(q, coefficient(4 * i))).collect();
+        let (q0, q1, q2) = match q.as_slice() {
+            [q0, q1, q2] => (q0, q1, q2),
+            _ => return Ok(Vec::new()), // no elements
+        };
+        let t = self.mul_fix(q2, &z4, steps).await?;
+        let acc: Vec<u128> = t.iter().zip(q1).map(|(t, q)| t.wrapping_add(*q)).collect();
+        let t = self.mul_fix(&acc, &z4, steps).await?;
+        let mut acc: Vec<u128> = t.iter().zip(q0).map(|(t, q)| t.wrapping_add(*q)).collect();
+        for _ in 0..s {
             acc = self.square_fix(&acc, steps).await?;
         }
         Ok(acc)
     }
 
     pub async fn log(&mut self, x: &[u128], steps: &mut Steps) -> Result<Vec<u128>, VmError> {
-        let len = x.len();
         let mut weighed = self.normalize(x, &[&|j| 2f64.powi(-j), &|j| j as f64 * std::f64::consts::LN_2], steps).await?;
         let (exponent, scale) = (weighed.pop().unwrap_or_default(), weighed.pop().unwrap_or_default());
         let m = self.mul_fix(x, &scale, steps).await?;
         let m_plus = self.add_public(&m, 1.0);
-        let r = self.newton_reciprocal(&m_plus, self.add_public(&vec![0; len], 0.4), 5, steps).await?;
+        let r = self.newton_reciprocal_from(&m_plus, 0.4, 5, steps).await?;
         let m_minus = self.add_public(&m, -1.0);
         let u = self.mul_fix(&m_minus, &r, steps).await?;
-        let w = self.mul_fix(&u, &u, steps).await?;
-        // 2 u (1 + w/3 + w^2/5 + ... + w^8/17), by Horner in w.
-        let mut acc = self.add_public(&vec![0; len], 2.0 / 17.0);
-        for k in (0..8).rev() {
+        let w = self.square_fix(&u, steps).await?;
+        // 2 u (1 + w/3 + w^2/5 + ... + w^8/17), by Horner in w; the innermost step is public.
+        let t = self.scale_fix(&w, 2.0 / 17.0, steps).await?;
+        let mut acc = self.add_public(&t, 2.0 / 15.0);
+        for k in (0..7).rev() {
             let t = self.mul_fix(&w, &acc, steps).await?;
             acc = self.add_public(&t, 2.0 / (2 * k + 1) as f64);
         }
@@ -165,8 +206,7 @@ impl<T: Transport> Semi2k<T> {
         let minus_a: Vec<u128> = a.iter().map(|v| v.wrapping_neg()).collect();
         let e = self.exp(&minus_a, steps).await?;
         let one_plus = self.add_public(&e, 1.0);
-        let len = x.len();
-        let s = self.newton_reciprocal(&one_plus, self.add_public(&vec![0; len], 2.0 / 3.0), NEWTON_STEPS, steps).await?;
+        let s = self.newton_reciprocal_from(&one_plus, 2.0 / 3.0, NEWTON_STEPS, steps).await?;
         // x >= 0: s; x < 0: 1 - s = s + neg (1 - 2 s).
         let one_minus_2s = self.add_public(&s.iter().map(|v| v.wrapping_mul(2).wrapping_neg()).collect::<Vec<_>>(), 1.0);
         let adj = self.mul(&neg, &one_minus_2s, steps.tag()).await?;

@@ -5,7 +5,7 @@
 //! trusted dealer's correlated randomness are made without messages.
 
 use aes::cipher::{generic_array::GenericArray, BlockEncrypt, KeyInit};
-use aes::Aes128;
+use aes::{Aes128, Block};
 
 /// A 128-bit seed.
 pub type Seed = [u8; 16];
@@ -15,6 +15,7 @@ pub struct Prg {
     counter: u128,
 }
 
+/// Blocks encrypted per batch: 4 KiB, in L1.
 const BATCH: usize = 256;
 
 impl Prg {
@@ -24,32 +25,43 @@ impl Prg {
 
     /// Fills `out` with the next elements of the stream.
     pub fn fill(&mut self, out: &mut [u128]) {
-        let mut blocks = [GenericArray::default(); BATCH];
+        let mut blocks = [Block::default(); BATCH];
         for chunk in out.chunks_mut(BATCH) {
-            let blocks = &mut blocks[..chunk.len()];
-            for (i, b) in blocks.iter_mut().enumerate() {
-                *b = GenericArray::from(self.counter.wrapping_add(i as u128).to_le_bytes());
+            let blocks = self.encrypt_next(&mut blocks[..chunk.len()]);
+            for (o, b) in chunk.iter_mut().zip(blocks) {
+                *o = word(b);
             }
-            self.cipher.encrypt_blocks(blocks);
-            for (o, b) in chunk.iter_mut().zip(blocks.iter()) {
-                let mut bytes = [0u8; 16];
-                bytes.copy_from_slice(b);
-                *o = u128::from_le_bytes(bytes);
-            }
-            self.counter = self.counter.wrapping_add(chunk.len() as u128);
         }
     }
 
-    /// The next `n` elements; the vector is written once, never zeroed first.
+    /// Appends the next `n` elements of the stream to `v`, written once, never zeroed first.
+    pub fn append(&mut self, v: &mut Vec<u128>, n: usize) {
+        v.reserve(n);
+        let mut blocks = [Block::default(); BATCH];
+        let mut left = n;
+        while left > 0 {
+            let k = BATCH.min(left);
+            v.extend(self.encrypt_next(&mut blocks[..k]).iter().map(word));
+            left -= k;
+        }
+    }
+
+    /// The next `n` elements.
     pub fn next_vec(&mut self, n: usize) -> Vec<u128> {
         let mut v = Vec::with_capacity(n);
-        let mut chunk = [0u128; BATCH];
-        while v.len() < n {
-            let k = BATCH.min(n - v.len());
-            self.fill(&mut chunk[..k]);
-            v.extend_from_slice(&chunk[..k]);
-        }
+        self.append(&mut v, n);
         v
+    }
+
+    /// Encrypts the next `blocks.len()` counters into `blocks`, a batch small enough to stay
+    /// in L1 (the AES-NI backend pipelines eight blocks at a time).
+    fn encrypt_next<'a>(&mut self, blocks: &'a mut [Block]) -> &'a [Block] {
+        for (i, b) in blocks.iter_mut().enumerate() {
+            *b = Block::from(self.counter.wrapping_add(i as u128).to_le_bytes());
+        }
+        self.cipher.encrypt_blocks(blocks);
+        self.counter = self.counter.wrapping_add(blocks.len() as u128);
+        blocks
     }
 
     /// Streams positioned at the starts of the next vectors of the given lengths, as if they
@@ -64,6 +76,12 @@ impl Prg {
         }
         out
     }
+}
+
+/// The ring element whose little-endian bytes are the block.
+fn word(b: &Block) -> u128 {
+    let bytes: [u8; 16] = (*b).into();
+    u128::from_le_bytes(bytes)
 }
 
 /// A fresh seed from the operating system's CSPRNG.

@@ -210,8 +210,8 @@ impl<T: Transport> Semi2k<T> {
         for start in (0..len).step_by(CHUNK) {
             let k = CHUNK.min(len - start);
             for (j, stream) in own.iter_mut().enumerate() {
-                stream.fill(&mut full[j][..k]);
-                out[j].extend_from_slice(&full[j][..k]);
+                stream.append(&mut out[j], k);
+                full[j][..k].copy_from_slice(&out[j][start..]);
             }
             full[operands][..k].fill(0);
             for streams in others.iter_mut() {
@@ -240,17 +240,23 @@ impl<T: Transport> Semi2k<T> {
 
     /// Elementwise product of two shared vectors of equal length: one round.
     pub async fn mul(&mut self, x: &[u128], y: &[u128], tag: Tag) -> Result<Vec<u128>, VmError> {
-        self.beaver(x, y, tag, false).await
+        self.beaver(x, y, tag, None).await
     }
 
     /// A fixed-point product `x * y / 2^f`: one round with two parties, whose local truncation
     /// is fused into the product's last pass; two rounds with more.
     pub async fn mul_trunc(&mut self, x: &[u128], y: &[u128], tags: [Tag; 2]) -> Result<Vec<u128>, VmError> {
+        self.mul_shift(x, y, self.frac_bits, tags).await
+    }
+
+    /// `x * y / 2^bits`: [`Semi2k::mul_trunc`] for an operand that carries `bits - f` more
+    /// fraction bits than the fixed point's f, such as x / 2^s taken as x with f + s bits.
+    pub async fn mul_shift(&mut self, x: &[u128], y: &[u128], bits: u32, tags: [Tag; 2]) -> Result<Vec<u128>, VmError> {
         if self.n() == 2 {
-            return self.beaver(x, y, tags[0], true).await;
+            return self.beaver(x, y, tags[0], Some(bits)).await;
         }
-        let z = self.beaver(x, y, tags[0], false).await?;
-        self.truncate(&z, tags[1]).await
+        let z = self.beaver(x, y, tags[0], None).await?;
+        self.truncate_by(&z, bits, tags[1]).await
     }
 
     /// A square pair (a, c = a^2) of `len` elements from the TFP dealer.
@@ -261,27 +267,28 @@ impl<T: Transport> Semi2k<T> {
     /// The fixed-point square x^2 / 2^f: like [`Semi2k::mul_trunc`], with a square pair, so
     /// that only x - a is opened (half a product's traffic).
     pub async fn square_trunc(&mut self, x: &[u128], tags: [Tag; 2]) -> Result<Vec<u128>, VmError> {
+        self.square_shift(x, self.frac_bits, tags).await
+    }
+
+    /// x^2 / 2^bits, as [`Semi2k::mul_shift`] is to [`Semi2k::mul_trunc`].
+    pub async fn square_shift(&mut self, x: &[u128], bits: u32, tags: [Tag; 2]) -> Result<Vec<u128>, VmError> {
         let n = x.len();
         let [a, c] = self.square_pair(n)?;
         let e: Vec<u128> = x.iter().zip(&a).map(|(x, a)| x.wrapping_sub(*a)).collect();
         let theirs = self.exchange_masked(e, tags[0], add_assign).await?;
-        let (first, f, two) = (self.me() == 0, self.frac_bits, self.n() == 2);
+        let (first, two) = (self.me() == 0, self.n() == 2);
         let z: Vec<u128> = (0..n)
             .map(|i| {
                 let e = theirs[i].wrapping_add(x[i]).wrapping_sub(a[i]);
                 let z = c[i].wrapping_add(e.wrapping_mul(a[i]).wrapping_mul(2));
                 let z = if first { z.wrapping_add(e.wrapping_mul(e)) } else { z };
-                match (two, first) {
-                    (false, _) => z,
-                    (true, true) => ring::shr_signed(z, f),
-                    (true, false) => ring::shr_signed(z.wrapping_neg(), f).wrapping_neg(),
-                }
+                if two { shift_share(z, bits, first) } else { z }
             })
             .collect();
         if two {
             Ok(z)
         } else {
-            self.truncate(&z, tags[1]).await
+            self.truncate_by(&z, bits, tags[1]).await
         }
     }
 
@@ -316,7 +323,7 @@ impl<T: Transport> Semi2k<T> {
     /// Beaver's product. This party's masked operands (x - a, y - b) go out without a copy and
     /// are recomputed in the one pass that adds the others', forms the product and, for two
     /// parties, truncates it locally.
-    async fn beaver(&mut self, x: &[u128], y: &[u128], tag: Tag, truncate_two: bool) -> Result<Vec<u128>, VmError> {
+    async fn beaver(&mut self, x: &[u128], y: &[u128], tag: Tag, truncate_two: Option<u32>) -> Result<Vec<u128>, VmError> {
         let n = x.len();
         let [a, b, c] = self.elementwise_triple(n, Sharing::Additive)?;
         let mut ef: Vec<u128> = Vec::with_capacity(2 * n);
@@ -324,17 +331,16 @@ impl<T: Transport> Semi2k<T> {
         ef.extend(y.iter().zip(&b).map(|(y, b)| y.wrapping_sub(*b)));
         let theirs = self.exchange_masked(ef, tag, add_assign).await?;
         let (te, tf) = theirs.split_at(n);
-        let (first, f) = (self.me() == 0, self.frac_bits);
+        let first = self.me() == 0;
         Ok((0..n)
             .map(|i| {
                 let e = te[i].wrapping_add(x[i]).wrapping_sub(a[i]);
                 let g = tf[i].wrapping_add(y[i]).wrapping_sub(b[i]);
                 let z = c[i].wrapping_add(e.wrapping_mul(b[i])).wrapping_add(g.wrapping_mul(a[i]));
                 let z = if first { z.wrapping_add(e.wrapping_mul(g)) } else { z };
-                match (truncate_two, first) {
-                    (false, _) => z,
-                    (true, true) => ring::shr_signed(z, f),
-                    (true, false) => ring::shr_signed(z.wrapping_neg(), f).wrapping_neg(),
+                match truncate_two {
+                    None => z,
+                    Some(bits) => shift_share(z, bits, first),
                 }
             })
             .collect())
@@ -367,16 +373,17 @@ impl<T: Transport> Semi2k<T> {
     /// Quantized Neural Networks", appendix C.1). One round; exact up to one unit in the last
     /// place for |x| < 2^126.
     pub async fn truncate(&mut self, x: &[u128], tag: Tag) -> Result<Vec<u128>, VmError> {
-        let f = self.frac_bits;
+        self.truncate_by(x, self.frac_bits, tag).await
+    }
+
+    /// `x / 2^bits` on shares, as [`Semi2k::truncate`] does for f bits.
+    pub async fn truncate_by(&mut self, x: &[u128], f: u32, tag: Tag) -> Result<Vec<u128>, VmError> {
         if self.n() == 2 {
-            return Ok(if self.me() == 0 {
-                x.iter().map(|&v| ring::shr_signed(v, f)).collect()
-            } else {
-                x.iter().map(|&v| ring::shr_signed(v.wrapping_neg(), f).wrapping_neg()).collect()
-            });
+            let first = self.me() == 0;
+            return Ok(x.iter().map(|&v| shift_share(v, f, first)).collect());
         }
         let len = x.len();
-        let [r, rc, rb] = self.trunc_pair(len)?;
+        let [r, rc, rb] = self.trunc_pair(len, f)?;
         let first = self.me() == 0;
         let bias = 1u128 << 126;
         let masked: Vec<u128> = x.iter().zip(&r).map(|(&x, &r)| {
@@ -402,8 +409,7 @@ impl<T: Transport> Semi2k<T> {
     }
 
     /// Shares of (r, (r mod 2^127) >> f, msb(r)) from the TFP dealer.
-    fn trunc_pair(&mut self, len: usize) -> Result<[Vec<u128>; 3], VmError> {
-        let f = self.frac_bits;
+    fn trunc_pair(&mut self, len: usize, f: u32) -> Result<[Vec<u128>; 3], VmError> {
         if self.me() != 0 {
             let v: [Vec<u128>; 3] = self.draw(self.me() as usize, &[len, len, len])?.try_into().map_err(|_| VmError::Internal("trunc pair".into()))?;
             return Ok(v);
@@ -702,6 +708,17 @@ impl<T: Transport> Semi2k<T> {
 
 /// The even bits of a word, compacted into its low half (bit 2i goes to bit i). Masks, shifts
 /// and ORs of disjoint bits: XOR-linear, so each party applies it to its share alone.
+/// One party's part of the two-party local truncation (SecureML): the first party shifts its
+/// share, the second the negation of its own, so that the two shifts sum to x / 2^bits up to
+/// one unit, except with probability about |x| / 2^127.
+fn shift_share(share: u128, bits: u32, first: bool) -> u128 {
+    if first {
+        ring::shr_signed(share, bits)
+    } else {
+        ring::shr_signed(share.wrapping_neg(), bits).wrapping_neg()
+    }
+}
+
 fn evens(x: u128) -> u128 {
     const MASKS: [u128; 7] = [
         0x5555_5555_5555_5555_5555_5555_5555_5555,
