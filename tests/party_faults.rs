@@ -306,44 +306,90 @@ fn nothing_in_the_clear_on_the_wire() {
 /// float64 references.
 #[test]
 fn lr_and_mlp_in_party_mode_with_every_party() {
-    let acceptance = sf_tests::acceptance_dir();
     for case in ["lr", "mlp"] {
-        let dir = acceptance.join(case);
-        let s = Scratch::new(&format!("party-{case}"));
-        let src = std::fs::read_to_string(dir.join(format!("{case}.sf"))).expect("source");
-        let module = compile(&s, case, &src);
-        let base = port();
-        let cluster = s.path("cluster");
-        let o = Command::new(bin("sfvm")).args(["cluster", "init"]).arg(&cluster).args(["--parties", "alice,bob", "--base-port", &base.to_string()]).output().expect("init");
-        assert!(o.status.success(), "{}", stderr(&o));
-        let mut children = Vec::new();
-        for party in ["alice", "bob"] {
-            let mut cmd = Command::new(bin("sfvm"));
-            cmd.arg("run").arg(&module).args(["--party", party, "--cluster"]).arg(cluster.join("cluster.toml")).arg("--out").arg(s.path("out"));
-            for entry in std::fs::read_dir(dir.join("data")).expect("data").flatten() {
-                let file = entry.file_name().to_string_lossy().to_string();
-                if let Some(name) = file.strip_prefix(&format!("{party}.")).and_then(|f| f.strip_suffix(".csv")) {
-                    cmd.arg("--input").arg(format!("{name}={}", entry.path().display()));
-                }
+        run_shared_case_in_party_mode(case, false);
+    }
+}
+
+/// The same with a separate dealer process in place of the trusted first party.
+#[test]
+fn lr_with_a_separate_dealer() {
+    run_shared_case_in_party_mode("lr", true);
+}
+
+fn run_shared_case_in_party_mode(case: &str, dealer: bool) {
+    let dir = sf_tests::acceptance_dir().join(case);
+    let s = Scratch::new(&format!("party-{case}-{dealer}"));
+    let src = std::fs::read_to_string(dir.join(format!("{case}.sf"))).expect("source");
+    let module = compile(&s, case, &src);
+    let base = port();
+    let cluster = s.path("cluster");
+    let mut init = Command::new(bin("sfvm"));
+    init.args(["cluster", "init"]).arg(&cluster).args(["--parties", "alice,bob", "--base-port", &base.to_string()]);
+    if dealer {
+        init.arg("--dealer");
+    }
+    let o = init.output().expect("init");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut children = Vec::new();
+    if dealer {
+        let mut cmd = Command::new(bin("sfvm"));
+        cmd.arg("dealer").arg(&module).arg("--cluster").arg(cluster.join("cluster.toml"));
+        children.push(("dealer", cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn")));
+    }
+    for party in ["alice", "bob"] {
+        let mut cmd = Command::new(bin("sfvm"));
+        cmd.arg("run").arg(&module).args(["--party", party, "--cluster"]).arg(cluster.join("cluster.toml")).arg("--out").arg(s.path("out"));
+        for entry in std::fs::read_dir(dir.join("data")).expect("data").flatten() {
+            let file = entry.file_name().to_string_lossy().to_string();
+            if let Some(name) = file.strip_prefix(&format!("{party}.")).and_then(|f| f.strip_suffix(".csv")) {
+                cmd.arg("--input").arg(format!("{name}={}", entry.path().display()));
             }
-            children.push(cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn"));
         }
-        for child in children {
-            let (o, _) = finish(child, Duration::from_secs(120));
-            assert!(o.status.success(), "{case}: {}", stderr(&o));
-        }
-        let tolerance: f64 = std::fs::read_to_string(dir.join("tolerance")).expect("tolerance").trim().parse().expect("number");
-        for entry in std::fs::read_dir(dir.join("expected/alice")).expect("expected").flatten() {
-            let read = |p: &Path| -> Vec<f64> {
-                std::fs::read_to_string(p).expect("csv").split(|c| c == '\n' || c == ',').filter(|t| !t.trim().is_empty()).map(|t| t.trim().parse().expect("number")).collect()
-            };
-            let want = read(&entry.path());
-            let got = read(&s.path("out/alice").join(entry.file_name()));
-            assert_eq!(want.len(), got.len(), "{case}/{:?}", entry.file_name());
-            let err = want.iter().zip(&got).map(|(a, b)| (a - b).abs()).fold(0f64, f64::max);
-            assert!(err <= tolerance, "{case}/{:?}: error {err}", entry.file_name());
+        children.push((party, cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn")));
+    }
+    for (who, child) in children {
+        let (o, _) = finish(child, Duration::from_secs(120));
+        assert!(o.status.success(), "{case}, {who}: {}", stderr(&o));
+        if who == "dealer" {
+            assert!(stderr(&o).contains("dealt"), "{}", stderr(&o));
         }
     }
+    let tolerance: f64 = std::fs::read_to_string(dir.join("tolerance")).expect("tolerance").trim().parse().expect("number");
+    for entry in std::fs::read_dir(dir.join("expected/alice")).expect("expected").flatten() {
+        let read = |p: &Path| -> Vec<f64> {
+            std::fs::read_to_string(p).expect("csv").split(|c| c == '\n' || c == ',').filter(|t| !t.trim().is_empty()).map(|t| t.trim().parse().expect("number")).collect()
+        };
+        let want = read(&entry.path());
+        let got = read(&s.path("out/alice").join(entry.file_name()));
+        assert_eq!(want.len(), got.len(), "{case}/{:?}", entry.file_name());
+        let err = want.iter().zip(&got).map(|(a, b)| (a - b).abs()).fold(0f64, f64::max);
+        assert!(err <= tolerance, "{case}/{:?}: error {err}", entry.file_name());
+    }
+}
+
+/// A dealer killed in the middle of a run: both parties exit non-zero within 10 s, and the
+/// first party names the dealer.
+#[test]
+fn a_killed_dealer_is_named_within_ten_seconds() {
+    let s = Scratch::new("dealer-killed");
+    let module = compile(&s, "p", LONG);
+    let dir = s.path("cluster");
+    let o = Command::new(bin("sfvm")).args(["cluster", "init"]).arg(&dir).args(["--parties", "alice,bob", "--dealer", "--base-port", &port().to_string()]).output().expect("init");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let st = Setup { cluster: dir.join("cluster.toml"), module: module.clone(), base: 0, s };
+    let mut dealer = Command::new(bin("sfvm")).arg("dealer").arg(&module).arg("--cluster").arg(&st.cluster).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("dealer");
+    let alice = party(&st, &st.module, "alice", ("x", "1\n2\n3\n"), &[]);
+    let bob = party(&st, &st.module, "bob", ("y", "0.5\n0.5\n0.5\n"), &[]);
+    std::thread::sleep(Duration::from_millis(1500));
+    dealer.kill().expect("kill the dealer");
+    let _ = dealer.wait();
+    let (a, ta) = finish(alice, Duration::from_secs(30));
+    let (b, tb) = finish(bob, Duration::from_secs(30));
+    assert!(!a.status.success() && !b.status.success());
+    assert!(ta < Duration::from_secs(10) && tb < Duration::from_secs(10), "{ta:?} {tb:?}");
+    assert!(stderr(&a).contains("dealer"), "{}", stderr(&a));
+    assert!(stderr(&b).contains("alice"), "{}", stderr(&b));
 }
 
 /// A PSI whose intersection each side reveals, with a joint sum over the aligned rows.

@@ -7,6 +7,12 @@
 //! address = "127.0.0.1:20000"
 //! cert = "alice.pem"
 //! key = "alice.key"    # read only by alice
+//!
+//! [dealer]             # optional: a separate dealer process instead of the first party
+//! name = "dealer"
+//! address = "127.0.0.1:20002"
+//! cert = "dealer.pem"
+//! key = "dealer.key"
 //! ```
 //!
 //! Paths are relative to the cluster file. `sfvm cluster init` writes one for trying a cluster
@@ -21,6 +27,10 @@ pub struct ClusterFile {
     pub ca: String,
     #[serde(rename = "party")]
     pub parties: Vec<PartyEntry>,
+    /// A separate dealer of correlated randomness (`sfvm dealer`); without one, the first party
+    /// of the module deals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dealer: Option<PartyEntry>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -46,13 +56,20 @@ impl Cluster {
         let err = |message: String| VmError::Data { path: path.to_path_buf(), message };
         let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
         let file: ClusterFile = toml::from_str(&text).map_err(|e| err(e.to_string().trim().replace('\n', " ")))?;
+        if let Some(d) = &file.dealer {
+            if file.parties.iter().any(|p| p.name == d.name) {
+                return Err(err(format!("the dealer is named `{}` like a party; it must be a separate process", d.name)));
+            }
+        }
         for (i, p) in file.parties.iter().enumerate() {
             if file.parties[..i].iter().any(|q| q.name == p.name) {
                 return Err(err(format!("party `{}` is listed twice", p.name)));
             }
+        }
+        for p in file.parties.iter().chain(&file.dealer) {
             for a in std::iter::once(&p.address).chain(p.listen.as_ref()) {
                 if a.parse::<std::net::SocketAddr>().is_err() {
-                    return Err(err(format!("party `{}`: `{a}` is not an address like 127.0.0.1:20000", p.name)));
+                    return Err(err(format!("`{}`: `{a}` is not an address like 127.0.0.1:20000", p.name)));
                 }
             }
         }
@@ -74,14 +91,22 @@ impl Cluster {
     }
 }
 
-/// Writes `DIR/cluster.toml`, a fresh CA, and a key and certificate for each party, on `host`
-/// with consecutive ports from `base_port`. Each file is written whole or not at all.
-pub fn init(dir: &Path, parties: &[String], host: &str, base_port: u16) -> Result<PathBuf, VmError> {
+/// The name `sfvm cluster init --dealer` gives the separate dealer.
+pub const DEALER: &str = "dealer";
+
+/// Writes `DIR/cluster.toml`, a fresh CA, and a key and certificate for each party (and for a
+/// separate dealer, named `dealer`, if asked), on `host` with consecutive ports from
+/// `base_port`. Each file is written whole or not at all.
+pub fn init(dir: &Path, parties: &[String], host: &str, base_port: u16, dealer: bool) -> Result<PathBuf, VmError> {
     let fail = |message: String| VmError::Data { path: dir.to_path_buf(), message };
     if parties.len() < 2 {
         return Err(fail("a cluster needs at least two parties".into()));
     }
-    if base_port as usize + parties.len() > u16::MAX as usize {
+    if dealer && parties.iter().any(|p| p == DEALER) {
+        return Err(fail(format!("a party is named `{DEALER}`, the name of the separate dealer")));
+    }
+    let nodes: Vec<String> = parties.iter().cloned().chain(dealer.then(|| DEALER.to_string())).collect();
+    if base_port as usize + nodes.len() > u16::MAX as usize {
         return Err(fail(format!("ports from {base_port} run past 65535")));
     }
     std::fs::create_dir_all(dir).map_err(|e| fail(format!("cannot create: {e}")))?;
@@ -94,7 +119,7 @@ pub fn init(dir: &Path, parties: &[String], host: &str, base_port: u16) -> Resul
     let issuer = rcgen::Issuer::from_params(&ca_params, &ca_key);
     write_atomic(&dir.join("ca.pem"), &ca_cert.pem())?;
     let mut entries = Vec::new();
-    for (i, name) in parties.iter().enumerate() {
+    for (i, name) in nodes.iter().enumerate() {
         let key = rcgen::KeyPair::generate().map_err(rc)?;
         let mut params = rcgen::CertificateParams::new(vec![name.clone()]).map_err(rc)?;
         params.distinguished_name.push(rcgen::DnType::CommonName, name.as_str());
@@ -109,7 +134,8 @@ pub fn init(dir: &Path, parties: &[String], host: &str, base_port: u16) -> Resul
             listen: None,
         });
     }
-    let file = ClusterFile { ca: "ca.pem".into(), parties: entries };
+    let dealer = if dealer { entries.pop() } else { None };
+    let file = ClusterFile { ca: "ca.pem".into(), parties: entries, dealer };
     let text = toml::to_string(&file).map_err(|e| fail(e.to_string()))?;
     let path = dir.join("cluster.toml");
     write_atomic(&path, &format!("# Written by `sfvm cluster init`: each party's address and certificate.\n{text}"))?;

@@ -78,7 +78,10 @@ pub async fn run_party<T: Transport>(job: PartyJob<T>) -> Result<PartyOutcome, V
         Err(e) => Err(e),
     };
     match result {
-        Ok(()) => Ok(PartyOutcome { outputs: m.outputs, traffic: m.proto.comm.traffic }),
+        Ok(()) => {
+            m.proto.finish()?;
+            Ok(PartyOutcome { outputs: m.outputs, traffic: m.proto.comm.traffic })
+        }
         Err(e) => {
             let me = m.proto.comm.parties.get(m.proto.me() as usize).cloned().unwrap_or_default();
             match root(&e) {

@@ -7,6 +7,7 @@
 
 pub mod cluster;
 pub mod cost;
+pub mod dealer;
 pub mod error;
 pub mod interp;
 pub mod io;

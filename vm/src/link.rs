@@ -198,8 +198,13 @@ impl<T: Transport> Comm<T> {
         (0..self.parties.len() as PartyId).filter(move |&p| p != me)
     }
 
+    /// A party's name; the node after the last party is the separate dealer.
     fn name(&self, p: PartyId) -> String {
-        self.parties.get(p as usize).cloned().unwrap_or_else(|| format!("party {p}"))
+        match self.parties.get(p as usize) {
+            Some(name) => name.clone(),
+            None if p as usize == self.parties.len() => "the dealer".into(),
+            None => format!("party {p}"),
+        }
     }
 
     pub fn send(&mut self, to: PartyId, tag: Tag, payload: Vec<u8>) -> Result<(), VmError> {
@@ -264,8 +269,10 @@ impl<T: Transport> Comm<T> {
     }
 
     /// Tells every peer that `origin` failed, so none of them waits for this party.
+    /// A separate dealer, if there is one, is told too.
     pub fn abort(&mut self, origin: &str, cause: &str) {
-        for p in self.others().collect::<Vec<_>>() {
+        let dealer = self.parties.len() as PartyId;
+        for p in self.others().chain((self.me != dealer).then_some(dealer)).collect::<Vec<_>>() {
             let _ = self.transport.send(p, Message::Abort { origin: origin.to_string(), cause: cause.to_string() });
         }
     }

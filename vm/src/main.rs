@@ -17,9 +17,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 const TRUST: &str = "Trust: SEMI2K is secure against semi-honest parties. Beaver triples and truncation pairs come from a \
-trusted first party: the first party in `parties` derives every party's correlated randomness, so it could learn every \
-secret if it deviated from the protocol. In debug mode every secret can be inspected: it is a debugger, not a secure run. \
-See spec/protocol.md.";
+dealer. By default the dealer is the trusted first party: the first party in `parties` derives every party's correlated \
+randomness, so it could learn every secret if it deviated from the protocol. With a [dealer] in the cluster file (`sfvm \
+cluster init --dealer`), a separate `sfvm dealer` process deals instead: no party holds another's seeds, and the dealer \
+sees no share of any input or result, but it must not collude with any party. In debug mode every secret can be \
+inspected: it is a debugger, not a secure run. See spec/protocol.md.";
 
 #[derive(Parser)]
 #[command(name = "sfvm", version, about = "Runs .sfbc modules under secure multi-party computation (SEMI2K over Z_2^128)")]
@@ -53,22 +55,54 @@ enum Command {
         /// The cluster file (`sfvm cluster init` writes one).
         #[arg(long, requires = "party")]
         cluster: Option<PathBuf>,
-        /// The parties of one run share a session number; concurrent runs over one cluster file
-        /// need distinct ones (session s listens on each cluster port + s * parties).
-        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..1000))]
-        session: u16,
-        /// Seconds to keep retrying connections to parties not up yet.
-        #[arg(long, default_value_t = 30.0)]
-        connect_timeout: f64,
-        /// Seconds one receive may wait for a peer before the run fails naming it (party mode).
-        #[arg(long, default_value_t = 300.0)]
-        recv_timeout: f64,
+        #[command(flatten)]
+        link: LinkArgs,
+    },
+    /// Serves one run as the separate dealer of Beaver triples and truncation pairs, for a
+    /// cluster file with a [dealer]: hands every party its dealer seed and answers the first
+    /// party's requests for corrections until the run ends. Start it beside the parties, with
+    /// the same module and session.
+    #[command(after_help = TRUST)]
+    Dealer {
+        /// The module the parties run: the dealer reads its header only (parties, hash).
+        module: PathBuf,
+        /// The cluster file, with a [dealer] entry.
+        #[arg(long)]
+        cluster: PathBuf,
+        #[command(flatten)]
+        link: LinkArgs,
     },
     /// Cluster set-up.
     Cluster {
         #[command(subcommand)]
         command: ClusterCommand,
     },
+}
+
+/// How a process of a cluster joins its run.
+#[derive(clap::Args)]
+struct LinkArgs {
+    /// The processes of one run share a session number; concurrent runs over one cluster file
+    /// need distinct ones (session s listens on each cluster port + s * the cluster's parties
+    /// and dealer).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..1000))]
+    session: u16,
+    /// Seconds to keep retrying connections to parties not up yet.
+    #[arg(long, default_value_t = 30.0)]
+    connect_timeout: f64,
+    /// Seconds one receive may wait for a peer before the run fails naming it (party mode).
+    #[arg(long, default_value_t = 300.0)]
+    recv_timeout: f64,
+}
+
+impl LinkArgs {
+    fn connect_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(self.connect_timeout.max(0.0))
+    }
+
+    fn recv_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(self.recv_timeout.max(0.001))
+    }
 }
 
 #[derive(Subcommand)]
@@ -82,9 +116,13 @@ enum ClusterCommand {
         parties: Vec<String>,
         #[arg(long, default_value = "127.0.0.1")]
         host: String,
-        /// Party k listens on base-port + k.
+        /// Party k listens on base-port + k (the dealer after the last party).
         #[arg(long)]
         base_port: u16,
+        /// Also a key and certificate for a separate dealer, named `dealer`, which then deals
+        /// instead of the first party (`sfvm dealer`).
+        #[arg(long)]
+        dealer: bool,
     },
 }
 
@@ -97,7 +135,7 @@ enum ModeArg {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { module, mode, inputs, out, party: Some(party), cluster: Some(cluster), session, connect_timeout, recv_timeout } => {
+        Command::Run { module, mode, inputs, out, party: Some(party), cluster: Some(cluster), link } => {
             let _ = mode;
             sfvm::party::run(&sfvm::party::PartyRun {
                 module,
@@ -105,9 +143,9 @@ fn main() -> ExitCode {
                 cluster,
                 inputs,
                 out,
-                session,
-                connect_timeout: std::time::Duration::from_secs_f64(connect_timeout.max(0.0)),
-                recv_timeout: std::time::Duration::from_secs_f64(recv_timeout.max(0.001)),
+                session: link.session,
+                connect_timeout: link.connect_timeout(),
+                recv_timeout: link.recv_timeout(),
             })
         }
         Command::Run { module, mode, inputs, out, .. } => {
@@ -117,8 +155,15 @@ fn main() -> ExitCode {
             };
             run(module, mode, inputs, out)
         }
-        Command::Cluster { command: ClusterCommand::Init { dir, parties, host, base_port } } => {
-            sfvm::cluster::init(&dir, &parties, &host, base_port).map(|p| eprintln!("wrote {}", p.display())).map_err(|e| e.to_string())
+        Command::Dealer { module, cluster, link } => sfvm::party::run_dealer(&sfvm::party::DealerRun {
+            module,
+            cluster,
+            session: link.session,
+            connect_timeout: link.connect_timeout(),
+            recv_timeout: link.recv_timeout(),
+        }),
+        Command::Cluster { command: ClusterCommand::Init { dir, parties, host, base_port, dealer } } => {
+            sfvm::cluster::init(&dir, &parties, &host, base_port, dealer).map(|p| eprintln!("wrote {}", p.display())).map_err(|e| e.to_string())
         }
     };
     match result {

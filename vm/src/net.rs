@@ -1,6 +1,7 @@
 //! Party mode's links: TCP with mutual TLS (rustls, ring), driven by tokio.
 //!
-//! Every party listens on its address; party i dials every party j < i and accepts every
+//! The nodes are the parties in the module's order, then the separate dealer if the cluster
+//! has one. Every node listens on its address; node i dials every node j < i and accepts every
 //! j > i, retrying a dial with backoff until the connect deadline. Both sides present
 //! certificates signed by the cluster's CA, and each checks that the peer's certificate is the
 //! one the cluster file lists for that party. Then each side sends a hello (party, module hash,
@@ -32,6 +33,9 @@ struct Hello {
     party: String,
     module: String,
     session: String,
+    /// Who deals the correlated randomness: the separate dealer's name, or empty for the
+    /// first party.
+    dealer: String,
 }
 
 pub struct Connect<'a> {
@@ -85,8 +89,8 @@ pub struct Links {
 
 /// Connects to every other party and returns a transport over the established links.
 pub async fn connect(c: Connect<'_>) -> Result<Links, VmError> {
-    let parties = &c.cluster.file.parties;
-    let me = &parties[c.me];
+    let parties: Vec<&crate::cluster::PartyEntry> = c.cluster.file.parties.iter().chain(&c.cluster.file.dealer).collect();
+    let me = parties.get(c.me).ok_or_else(|| VmError::Internal(format!("no node {}", c.me)))?;
     let pem = |what: &str, e: rustls::pki_types::pem::Error| tls_error(&format!("cannot read {what}"), e);
     let ca = CertificateDer::from_pem_file(c.cluster.resolve(&c.cluster.file.ca)).map_err(|e| pem("the CA certificate", e))?;
     let my_cert = CertificateDer::from_pem_file(c.cluster.resolve(&me.cert)).map_err(|e| pem(&format!("{}'s certificate", me.name), e))?;
@@ -117,18 +121,19 @@ pub async fn connect(c: Connect<'_>) -> Result<Links, VmError> {
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_config));
     let connector = tokio_rustls::TlsConnector::from(Arc::new(client_config));
 
-    let shifted = |p: &crate::cluster::PartyEntry, text: &str| -> Result<std::net::SocketAddr, VmError> {
+    let shifted = |p: &&crate::cluster::PartyEntry, text: &str| -> Result<std::net::SocketAddr, VmError> {
         let mut a: std::net::SocketAddr = text.parse().map_err(|_| VmError::Input(format!("party {}: bad address {text}", p.name)))?;
         let port = a.port() as u32 + c.session_index as u32 * parties.len() as u32;
         a.set_port(u16::try_from(port).map_err(|_| VmError::Input(format!("session {} puts party {} past port 65535", c.session_index, p.name)))?);
         Ok(a)
     };
-    let address = |p: &crate::cluster::PartyEntry| shifted(p, &p.address);
+    let address = |p: &&crate::cluster::PartyEntry| shifted(p, &p.address);
     let my_address = shifted(me, me.listen.as_deref().unwrap_or(&me.address))?;
     let listener = TcpListener::bind(my_address).await.map_err(|e| {
         VmError::Input(format!("party {} cannot listen on {my_address}: {e} (is another run of {} in this session still going, or the port taken?)", me.name, me.name))
     })?;
-    let hello = Hello { party: me.name.clone(), module: c.module_hash.clone(), session: c.session.clone() };
+    let dealer = c.cluster.file.dealer.as_ref().map(|d| d.name.clone()).unwrap_or_default();
+    let hello = Hello { party: me.name.clone(), module: c.module_hash.clone(), session: c.session.clone(), dealer };
     let start = Instant::now();
     let n = parties.len();
     let mut streams: Vec<Option<Box<dyn Stream>>> = (0..n).map(|_| None).collect();
@@ -180,7 +185,7 @@ pub async fn connect(c: Connect<'_>) -> Result<Links, VmError> {
         let Some(j) = presented.and_then(|p| certs.iter().position(|c| *c == p)) else { continue };
         if streams[j].is_some() || j <= c.me {
             // A second process claims a party that is already connected: refuse it.
-            let refusal = Hello { party: me.name.clone(), module: String::new(), session: format!("refused: {} is already connected", parties[j].name) };
+            let refusal = Hello { party: me.name.clone(), module: String::new(), session: format!("refused: {} is already connected", parties[j].name), dealer: String::new() };
             if let Ok(bytes) = bincode::serde::encode_to_vec(&refusal, bincode_config()) {
                 let _ = write_frame(&mut tls, &bytes).await;
             }
@@ -242,6 +247,10 @@ async fn greet<S: AsyncRead + AsyncWrite + Unpin>(s: &mut S, hello: &Hello, expe
     }
     if theirs.module != hello.module {
         return Err(link(format!("runs module {} but {} runs module {}", short(&theirs.module), hello.party, short(&hello.module))));
+    }
+    if theirs.dealer != hello.dealer {
+        let who = |d: &str| if d.is_empty() { "the first party".to_string() } else { format!("the separate dealer `{d}`") };
+        return Err(link(format!("takes its correlated randomness from {} but {} from {}; use one cluster file", who(&theirs.dealer), hello.party, who(&hello.dealer))));
     }
     if theirs.session != hello.session {
         return Err(link(format!("is in session `{}` but {} is in session `{}`", theirs.session, hello.party, hello.session)));

@@ -5,6 +5,7 @@
 //! the links; and runs the same `run_party` future as sim mode, on a tokio runtime.
 
 use crate::cluster::{Cluster, ClusterFile};
+use crate::dealer::DealerMode;
 use crate::interp::{run_party, PartyJob};
 use crate::io;
 use crate::link::Comm;
@@ -39,12 +40,8 @@ pub fn run(r: &PartyRun) -> Result<(), String> {
     let me = header.parties.iter().position(|p| p == name).ok_or_else(|| {
         format!("--party {name}: the module's parties are {}", header.parties.join(", "))
     })?;
-    // The cluster's entries in the module's party order.
-    let mut ordered = Vec::new();
-    for p in &header.parties {
-        ordered.push(cluster.party(p).map_err(|e| e.to_string())?.clone());
-    }
-    let cluster = Cluster { path: cluster.path.clone(), file: ClusterFile { ca: cluster.file.ca.clone(), parties: ordered } };
+    let cluster = in_module_order(cluster, &header.parties)?;
+    let mode = if cluster.file.dealer.is_some() { DealerMode::Separate } else { DealerMode::FirstParty };
 
     let debug = Arc::new(module.debug_info().map_err(|e| e.to_string())?);
     let symbols = Arc::new(header.symbols.clone());
@@ -71,7 +68,7 @@ pub fn run(r: &PartyRun) -> Result<(), String> {
                 drop(comm);
                 Err(crate::error::VmError::Input(cause))
             }
-            Ok((inputs, bindings, constants)) => match exchange_seeds(&mut comm).await {
+            Ok((inputs, bindings, constants)) => match exchange_seeds(&mut comm, mode).await {
                 Err(e) => Err(e),
                 Ok(seeds) => {
                     let job = PartyJob {
@@ -108,6 +105,61 @@ pub fn run(r: &PartyRun) -> Result<(), String> {
         outcome.traffic.bytes_sent,
         outcome.traffic.rounds
     );
+    Ok(())
+}
+
+/// The cluster's entries in the module's party order (the dealer, if any, stays last).
+fn in_module_order(cluster: Cluster, parties: &[String]) -> Result<Cluster, String> {
+    let mut ordered = Vec::new();
+    for p in parties {
+        ordered.push(cluster.party(p).map_err(|e| e.to_string())?.clone());
+    }
+    let file = ClusterFile { ca: cluster.file.ca.clone(), parties: ordered, dealer: cluster.file.dealer.clone() };
+    Ok(Cluster { path: cluster.path, file })
+}
+
+/// `sfvm dealer`: the separate dealer of one run.
+pub struct DealerRun {
+    pub module: PathBuf,
+    pub cluster: PathBuf,
+    pub session: u16,
+    pub connect_timeout: Duration,
+    pub recv_timeout: Duration,
+}
+
+/// Serves one run as its separate dealer: connects to every party (it reads only the module's
+/// header, to check that they run it), hands out the dealer seeds, and answers the first
+/// party's requests until the run ends.
+pub fn run_dealer(r: &DealerRun) -> Result<(), String> {
+    let cluster = Cluster::load(&r.cluster).map_err(|e| e.to_string())?;
+    let Some(name) = cluster.file.dealer.as_ref().map(|d| d.name.clone()) else {
+        return Err(format!("{}: the cluster has no [dealer]; its first party deals (make one with `sfvm cluster init --dealer`)", r.cluster.display()));
+    };
+    let fail = |e: String| format!("{name}: {e}");
+    let header = ModuleFile::open(&r.module).map_err(|e| e.to_string())?.header.clone();
+    let cluster = in_module_order(cluster, &header.parties)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(|e| fail(e.to_string()))?;
+    let started = Instant::now();
+    let served = runtime.block_on(async {
+        let links = net::connect(Connect {
+            cluster: &cluster,
+            me: header.parties.len(),
+            module_hash: header.hash_hex(),
+            session: r.session.to_string(),
+            session_index: r.session,
+            deadline: r.connect_timeout,
+        })
+        .await?;
+        let mut comm = Comm::new(links.transport, header.parties.len() as u16, header.parties.clone()).with_recv_timeout(Some(r.recv_timeout));
+        let served = crate::dealer::serve(&mut comm).await;
+        drop(comm);
+        for w in links.writers {
+            let _ = tokio::time::timeout(Duration::from_secs(10), w).await;
+        }
+        served
+    });
+    let served = served.map_err(|e| fail(e.to_string()))?;
+    eprintln!("dealt {served} requests for {} in {:.3}s", r.module.display(), started.elapsed().as_secs_f64());
     Ok(())
 }
 

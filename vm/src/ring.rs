@@ -48,6 +48,27 @@ pub fn shr_signed(x: u128, bits: u32) -> u128 {
     ((x as i128) >> bits) as u128
 }
 
+/// a ^= b, elementwise: XOR shares combine so.
+pub fn xor_assign(a: &mut [u128], b: &[u128]) {
+    for (x, y) in a.iter_mut().zip(b) {
+        *x ^= y;
+    }
+}
+
+/// a += b, elementwise.
+pub fn add_assign(a: &mut [u128], b: &[u128]) {
+    for (x, y) in a.iter_mut().zip(b) {
+        *x = x.wrapping_add(*y);
+    }
+}
+
+/// a -= b, elementwise.
+pub fn sub_assign(a: &mut [u128], b: &[u128]) {
+    for (x, y) in a.iter_mut().zip(b) {
+        *x = x.wrapping_sub(*y);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

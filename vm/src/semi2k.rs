@@ -14,26 +14,28 @@
 //! Every function here computes on shares only; the plaintext never exists in one place unless
 //! a `reveal` puts it there.
 
+use crate::dealer::{self, DealerMode, Product, Request, Streams};
 use crate::error::VmError;
 use crate::link::{Comm, Steps, Tag, Transport};
 use crate::prg::{Prg, Seed};
-use crate::ring;
+use crate::ring::{self, add_assign, xor_assign};
 use sf_isa::PartyId;
 
 /// The seeds one party holds.
 pub struct PartySeeds {
     /// `pair[j]`: the seed shared with party j (`None` for itself).
     pub pair: Vec<Option<Seed>>,
-    /// `dealer[i]`: the TFP dealer seed of party i. Party 0 holds all of them; party i != 0
-    /// holds only its own.
+    /// `dealer[i]`: the dealer seed of party i. Party 0 as trusted first party holds all of
+    /// them; every other party, and party 0 with a separate dealer, holds only its own.
     pub dealer: Vec<Option<Seed>>,
+    pub mode: DealerMode,
 }
 
 /// Makes every party's seeds from the operating system's CSPRNG, for runs inside one process.
 pub fn deal_seeds(n: usize) -> Result<Vec<PartySeeds>, VmError> {
     let fresh = || crate::prg::fresh_seed().map_err(|e| VmError::Entropy(e.to_string()));
     let mut seeds: Vec<PartySeeds> =
-        (0..n).map(|_| PartySeeds { pair: vec![None; n], dealer: vec![None; n] }).collect();
+        (0..n).map(|_| PartySeeds { pair: vec![None; n], dealer: vec![None; n], mode: DealerMode::FirstParty }).collect();
     for i in 0..n {
         for j in i + 1..n {
             let s = fresh()?;
@@ -47,39 +49,47 @@ pub fn deal_seeds(n: usize) -> Result<Vec<PartySeeds>, VmError> {
     Ok(seeds)
 }
 
+/// The tag under which a party receives its dealer seed.
+pub const SEED_TAG_DEALER: Tag = Tag { seq: u32::MAX - 1, step: 1, iter: 0 };
+
 /// Agrees on seeds over the links, for parties in separate processes: for each pair, the lower
-/// party picks their seed and sends it; party 0, the trusted first party, picks every party's
-/// dealer seed and sends each its own. The links are authenticated and encrypted (TLS).
-pub async fn exchange_seeds<T: Transport>(comm: &mut Comm<T>) -> Result<PartySeeds, VmError> {
+/// party picks their seed and sends it. Every party's dealer seed comes from party 0, the
+/// trusted first party, which keeps them all; or, with a separate dealer (the node after the
+/// last party), from the dealer. The links are authenticated and encrypted (TLS).
+pub async fn exchange_seeds<T: Transport>(comm: &mut Comm<T>, mode: DealerMode) -> Result<PartySeeds, VmError> {
     let n = comm.n();
     let me = comm.me as usize;
     let fresh = || crate::prg::fresh_seed().map_err(|e| VmError::Entropy(e.to_string()));
     let tag = |step| Tag { seq: u32::MAX - 1, step, iter: 0 };
-    let mut seeds = PartySeeds { pair: vec![None; n], dealer: vec![None; n] };
+    let mut seeds = PartySeeds { pair: vec![None; n], dealer: vec![None; n], mode };
     for j in me + 1..n {
         let s = fresh()?;
         seeds.pair[j] = Some(s);
         comm.send(j as PartyId, tag(0), s.to_vec())?;
     }
-    if me == 0 {
+    let dealer = match mode {
+        DealerMode::FirstParty => 0,
+        DealerMode::Separate => n,
+    };
+    if me == dealer {
         for i in 0..n {
             let d = fresh()?;
             seeds.dealer[i] = Some(d);
-            if i != 0 {
-                comm.send(i as PartyId, tag(1), d.to_vec())?;
+            if i != me {
+                comm.send(i as PartyId, SEED_TAG_DEALER, d.to_vec())?;
             }
         }
     }
-    let as_seed = |bytes: Vec<u8>, from: usize| -> Result<crate::prg::Seed, VmError> {
-        bytes.try_into().map_err(|_| VmError::Link { peer: format!("party {from}"), message: "sent a seed of the wrong size".into() })
+    let as_seed = |bytes: Vec<u8>, from: String| -> Result<crate::prg::Seed, VmError> {
+        bytes.try_into().map_err(|_| VmError::Link { peer: from, message: "sent a seed of the wrong size".into() })
     };
     for j in 0..me {
         let bytes = comm.recv(j as PartyId, tag(0)).await?;
-        seeds.pair[j] = Some(as_seed(bytes, j)?);
+        seeds.pair[j] = Some(as_seed(bytes, format!("party {j}"))?);
     }
-    if me != 0 {
-        let bytes = comm.recv(0, tag(1)).await?;
-        seeds.dealer[me] = Some(as_seed(bytes, 0)?);
+    if me != dealer {
+        let bytes = comm.recv(dealer as PartyId, SEED_TAG_DEALER).await?;
+        seeds.dealer[me] = Some(as_seed(bytes, "the dealer".into())?);
     }
     Ok(seeds)
 }
@@ -88,13 +98,16 @@ pub struct Semi2k<T: Transport> {
     pub comm: Comm<T>,
     pub frac_bits: u32,
     pair: Vec<Option<Prg>>,
-    dealer: Vec<Option<Prg>>,
+    dealer: Streams,
+    mode: DealerMode,
+    /// Requests sent to a separate dealer so far: the tag of the next.
+    requests: u64,
 }
 
 impl<T: Transport> Semi2k<T> {
     pub fn new(comm: Comm<T>, seeds: PartySeeds, frac_bits: u32) -> Semi2k<T> {
         let prgs = |s: Vec<Option<Seed>>| s.into_iter().map(|s| s.map(Prg::new)).collect();
-        Semi2k { comm, frac_bits, pair: prgs(seeds.pair), dealer: prgs(seeds.dealer) }
+        Semi2k { comm, frac_bits, pair: prgs(seeds.pair), dealer: Streams::new(seeds.dealer), mode: seeds.mode, requests: 0 }
     }
 
     pub fn me(&self) -> PartyId {
@@ -157,85 +170,53 @@ impl<T: Transport> Semi2k<T> {
         self.collect(share, tag).await
     }
 
-    /// Draws `lens.len()` correlated vectors from dealer stream `i`.
-    fn draw(&mut self, i: usize, lens: &[usize]) -> Result<Vec<Vec<u128>>, VmError> {
-        let prg = Self::prg(&mut self.dealer, i, "dealer")?;
-        Ok(lens.iter().map(|&l| prg.next_vec(l)).collect())
-    }
-
-    /// A Beaver triple (a, b, c) with c = product(a, b), from the TFP dealer. Party 0 recomputes
-    /// the others' shares from their dealer seeds and corrects its own c.
-    fn triple(&mut self, la: usize, lb: usize, lc: usize, product: impl Fn(&[u128], &[u128]) -> Vec<u128>) -> Result<[Vec<u128>; 3], VmError> {
-        if self.me() != 0 {
-            let [a, b, c]: [Vec<u128>; 3] = self.draw(self.me() as usize, &[la, lb, lc])?.try_into().map_err(|_| VmError::Internal("triple".into()))?;
-            return Ok([a, b, c]);
-        }
-        let [a0, b0]: [Vec<u128>; 2] = self.draw(0, &[la, lb])?.try_into().map_err(|_| VmError::Internal("triple".into()))?;
-        let (mut a, mut b, mut others_c) = (a0.clone(), b0.clone(), vec![0u128; lc]);
-        for i in 1..self.n() {
-            let [ai, bi, ci]: [Vec<u128>; 3] = self.draw(i, &[la, lb, lc])?.try_into().map_err(|_| VmError::Internal("triple".into()))?;
-            add_assign(&mut a, &ai);
-            add_assign(&mut b, &bi);
-            add_assign(&mut others_c, &ci);
-        }
-        let mut c0 = product(&a, &b);
-        sub_assign(&mut c0, &others_c);
-        Ok([a0, b0, c0])
-    }
-
-    /// Random operands and one correlated value per element from the TFP dealer: `operands`
-    /// random vectors (1 or 2: a, or a and b) and c with c = product(a, b) (b = a for one
-    /// operand), shared additively or by XOR. Each party draws its shares from its dealer stream;
-    /// party 0 draws every party's streams side by side, a chunk at a time, so that its work
-    /// stays in cache; the values are those of drawing them one after another.
-    fn deal(&mut self, len: usize, operands: usize, sharing: Sharing, product: fn(u128, u128) -> u128) -> Result<Vec<Vec<u128>>, VmError> {
+    /// This party's share of one piece of correlated randomness: drawn from its own dealer
+    /// stream, except party 0's corrections, which it computes itself as trusted first party
+    /// or receives from the separate dealer (see [`crate::dealer`]).
+    async fn dealt(&mut self, request: Request) -> Result<Vec<Vec<u128>>, VmError> {
         let me = self.me() as usize;
         if me != 0 {
-            return self.draw(me, &vec![len; operands + 1]);
+            return self.dealer.draw(me, &request.lens());
         }
-        let mut own = Self::prg(&mut self.dealer, 0, "dealer")?.split(&vec![len; operands]);
-        let mut others = Vec::with_capacity(self.n() - 1);
-        for i in 1..self.n() {
-            others.push(Self::prg(&mut self.dealer, i, "dealer")?.split(&vec![len; operands + 1]));
-        }
-        let combine = |acc: &mut [u128], t: &[u128]| match sharing {
-            Sharing::Additive => add_assign(acc, t),
-            Sharing::Xor => xor_assign(acc, t),
-        };
-        const CHUNK: usize = 2048;
-        let mut out: Vec<Vec<u128>> = (0..=operands).map(|_| Vec::with_capacity(len)).collect();
-        // The chunk of each operand in full, then the others' sum of c; and a scratch chunk.
-        let mut full = vec![vec![0u128; CHUNK]; operands + 1];
-        let mut t = vec![0u128; CHUNK];
-        for start in (0..len).step_by(CHUNK) {
-            let k = CHUNK.min(len - start);
-            for (j, stream) in own.iter_mut().enumerate() {
-                stream.append(&mut out[j], k);
-                full[j][..k].copy_from_slice(&out[j][start..]);
-            }
-            full[operands][..k].fill(0);
-            for streams in others.iter_mut() {
-                for (j, stream) in streams.iter_mut().enumerate() {
-                    stream.fill(&mut t[..k]);
-                    combine(&mut full[j][..k], &t[..k]);
+        match self.mode {
+            DealerMode::FirstParty => self.dealer.first_party(request),
+            DealerMode::Separate => {
+                let tag = self.ask(request)?;
+                let (lens, own) = (request.lens(), request.own());
+                let mut out = self.dealer.draw(0, &lens[..own])?;
+                for &len in &lens[own..] {
+                    out.push(self.comm.recv_ring(self.dealer_node(), tag, len).await?);
                 }
+                Ok(out)
             }
-            let (a, b, c) = (&full[0][..k], &full[operands - 1][..k], &full[operands][..k]);
-            out[operands].extend((0..k).map(|i| match sharing {
-                Sharing::Additive => product(a[i], b[i]).wrapping_sub(c[i]),
-                Sharing::Xor => product(a[i], b[i]) ^ c[i],
-            }));
         }
-        Ok(out)
     }
 
-    /// An elementwise triple (a, b, c) with c = a b (additive shares) or c = a & b (XOR shares).
-    fn elementwise_triple(&mut self, len: usize, sharing: Sharing) -> Result<[Vec<u128>; 3], VmError> {
-        let product: fn(u128, u128) -> u128 = match sharing {
-            Sharing::Additive => u128::wrapping_mul,
-            Sharing::Xor => |a, b| a & b,
-        };
-        self.deal(len, 2, sharing, product)?.try_into().map_err(|_| VmError::Internal("triple".into()))
+    /// Sends `request` to the separate dealer; its answer comes under the returned tag.
+    fn ask(&mut self, request: Request) -> Result<Tag, VmError> {
+        let tag = dealer::request_tag(self.requests);
+        self.requests += 1;
+        let node = self.dealer_node();
+        self.comm.send(node, tag, dealer::encode(&request)?)?;
+        Ok(tag)
+    }
+
+    /// The separate dealer's place among the links: after the last party.
+    fn dealer_node(&self) -> PartyId {
+        self.n() as PartyId
+    }
+
+    /// Ends the run: party 0 tells a separate dealer that no more requests will come.
+    pub fn finish(&mut self) -> Result<(), VmError> {
+        if self.me() == 0 && self.mode == DealerMode::Separate {
+            self.ask(Request::Done)?;
+        }
+        Ok(())
+    }
+
+    /// A triple of `len` elements: (a, b, a b) additively shared, or (a, b, a & b) XOR-shared.
+    async fn elementwise_triple(&mut self, len: usize, product: Product) -> Result<[Vec<u128>; 3], VmError> {
+        self.dealt(Request::Elementwise { len: len as u64, product }).await?.try_into().map_err(|_| VmError::Internal("triple".into()))
     }
 
     /// Elementwise product of two shared vectors of equal length: one round.
@@ -259,9 +240,10 @@ impl<T: Transport> Semi2k<T> {
         self.truncate_by(&z, bits, tags[1]).await
     }
 
-    /// A square pair (a, c = a^2) of `len` elements from the TFP dealer.
-    fn square_pair(&mut self, len: usize) -> Result<[Vec<u128>; 2], VmError> {
-        self.deal(len, 1, Sharing::Additive, |a, _| a.wrapping_mul(a))?.try_into().map_err(|_| VmError::Internal("square pair".into()))
+    /// A square pair (a, c = a^2) of `len` elements.
+    async fn square_pair(&mut self, len: usize) -> Result<[Vec<u128>; 2], VmError> {
+        let request = Request::Elementwise { len: len as u64, product: Product::Square };
+        self.dealt(request).await?.try_into().map_err(|_| VmError::Internal("square pair".into()))
     }
 
     /// The fixed-point square x^2 / 2^f: like [`Semi2k::mul_trunc`], with a square pair, so
@@ -273,7 +255,7 @@ impl<T: Transport> Semi2k<T> {
     /// x^2 / 2^bits, as [`Semi2k::mul_shift`] is to [`Semi2k::mul_trunc`].
     pub async fn square_shift(&mut self, x: &[u128], bits: u32, tags: [Tag; 2]) -> Result<Vec<u128>, VmError> {
         let n = x.len();
-        let [a, c] = self.square_pair(n)?;
+        let [a, c] = self.square_pair(n).await?;
         let e: Vec<u128> = x.iter().zip(&a).map(|(x, a)| x.wrapping_sub(*a)).collect();
         let theirs = self.exchange_masked(e, tags[0], add_assign).await?;
         let (first, two) = (self.me() == 0, self.n() == 2);
@@ -325,7 +307,7 @@ impl<T: Transport> Semi2k<T> {
     /// parties, truncates it locally.
     async fn beaver(&mut self, x: &[u128], y: &[u128], tag: Tag, truncate_two: Option<u32>) -> Result<Vec<u128>, VmError> {
         let n = x.len();
-        let [a, b, c] = self.elementwise_triple(n, Sharing::Additive)?;
+        let [a, b, c] = self.elementwise_triple(n, Product::Mul).await?;
         let mut ef: Vec<u128> = Vec::with_capacity(2 * n);
         ef.extend(x.iter().zip(&a).map(|(x, a)| x.wrapping_sub(*a)));
         ef.extend(y.iter().zip(&b).map(|(y, b)| y.wrapping_sub(*b)));
@@ -348,7 +330,8 @@ impl<T: Transport> Semi2k<T> {
 
     /// Product of shared matrices (m x k) @ (k x n): one round.
     pub async fn matmul(&mut self, x: &[u128], y: &[u128], (m, k, n): (usize, usize, usize), tag: Tag) -> Result<Vec<u128>, VmError> {
-        let [a, b, c] = self.triple(m * k, k * n, m * n, |a, b| ring::matmul(a, b, m, k, n))?;
+        let request = Request::Matmul { m: m as u64, k: k as u64, n: n as u64 };
+        let [a, b, c]: [Vec<u128>; 3] = self.dealt(request).await?.try_into().map_err(|_| VmError::Internal("matmul triple".into()))?;
         let mut ef: Vec<u128> = x.iter().zip(&a).map(|(x, a)| x.wrapping_sub(*a)).collect();
         ef.extend(y.iter().zip(&b).map(|(y, b)| y.wrapping_sub(*b)));
         let ef = self.open(&ef, tag).await?;
@@ -383,7 +366,8 @@ impl<T: Transport> Semi2k<T> {
             return Ok(x.iter().map(|&v| shift_share(v, f, first)).collect());
         }
         let len = x.len();
-        let [r, rc, rb] = self.trunc_pair(len, f)?;
+        let request = Request::Trunc { len: len as u64, bits: f };
+        let [r, rc, rb]: [Vec<u128>; 3] = self.dealt(request).await?.try_into().map_err(|_| VmError::Internal("truncation pair".into()))?;
         let first = self.me() == 0;
         let bias = 1u128 << 126;
         let masked: Vec<u128> = x.iter().zip(&r).map(|(&x, &r)| {
@@ -407,25 +391,6 @@ impl<T: Transport> Semi2k<T> {
             })
             .collect())
     }
-
-    /// Shares of (r, (r mod 2^127) >> f, msb(r)) from the TFP dealer.
-    fn trunc_pair(&mut self, len: usize, f: u32) -> Result<[Vec<u128>; 3], VmError> {
-        if self.me() != 0 {
-            let v: [Vec<u128>; 3] = self.draw(self.me() as usize, &[len, len, len])?.try_into().map_err(|_| VmError::Internal("trunc pair".into()))?;
-            return Ok(v);
-        }
-        let r0 = self.draw(0, &[len])?.remove(0);
-        let (mut r, mut rc_others, mut rb_others) = (r0.clone(), vec![0u128; len], vec![0u128; len]);
-        for i in 1..self.n() {
-            let [ri, rci, rbi]: [Vec<u128>; 3] = self.draw(i, &[len, len, len])?.try_into().map_err(|_| VmError::Internal("trunc pair".into()))?;
-            add_assign(&mut r, &ri);
-            add_assign(&mut rc_others, &rci);
-            add_assign(&mut rb_others, &rbi);
-        }
-        let rc0 = r.iter().zip(&rc_others).map(|(&r, &o)| ((r & (u128::MAX >> 1)) >> f).wrapping_sub(o)).collect();
-        let rb0 = r.iter().zip(&rb_others).map(|(&r, &o)| (r >> 127).wrapping_sub(o)).collect();
-        Ok([r0, rc0, rb0])
-    }
 }
 
 /// Boolean sharing and comparison: a value is XOR-shared when the parties' words XOR to it.
@@ -445,15 +410,10 @@ impl<T: Transport> Semi2k<T> {
         Ok(out)
     }
 
-    /// A boolean Beaver triple (a, b, c = a & b) of `len` words from the TFP dealer.
-    fn and_triple(&mut self, len: usize) -> Result<[Vec<u128>; 3], VmError> {
-        self.elementwise_triple(len, Sharing::Xor)
-    }
-
     /// Bitwise AND of XOR-shared words, `x[i] & y[i]`: one round.
     pub async fn and(&mut self, x: &[u128], y: &[u128], tag: Tag) -> Result<Vec<u128>, VmError> {
         let len = x.len();
-        let [a, b, c] = self.and_triple(len)?;
+        let [a, b, c] = self.elementwise_triple(len, Product::And).await?;
         let mut ef: Vec<u128> = Vec::with_capacity(2 * len);
         ef.extend(x.iter().zip(&a).map(|(x, a)| x ^ a));
         ef.extend(y.iter().zip(&b).map(|(y, b)| y ^ b));
@@ -596,32 +556,39 @@ impl<T: Transport> Semi2k<T> {
         if weights.iter().any(|v| v.len() != width) {
             return Err(VmError::Internal("a weight vector does not cover every bit".into()));
         }
-        let mut dealt = self.masked_bits(len, width)?;
+        let mut dealt = self.masked_bits(len, lo, width).await?;
         let masked: Vec<u128> = w.iter().zip(&dealt.r).map(|(a, b)| a ^ b).collect();
         let c = self.open_xor(&masked, tag).await?;
         let first = self.me() == 0;
         let mut out: Vec<Vec<u128>> = weights.iter().map(|_| Vec::with_capacity(len)).collect();
-        const CHUNK: usize = 1024;
-        let (mut ra, mut t, mut acc) = (vec![0u128; CHUNK], vec![0u128; CHUNK], vec![vec![0u128; CHUNK]; weights.len()]);
+        const CHUNK: usize = dealer::BITS_CHUNK;
+        let mut acc = vec![vec![0u128; CHUNK]; weights.len()];
+        let mut shares = vec![0u128; CHUNK * width];
         for start in (0..len).step_by(CHUNK) {
             let k_len = CHUNK.min(len - start);
-            let (ra, t) = (&mut ra[..k_len], &mut t[..k_len]);
-            acc.iter_mut().for_each(|a| a[..k_len].fill(0));
-            for k in 0..width {
-                let bit = lo + k as u32;
-                match &mut dealt.own {
-                    // Party 0's share of bit k of r: the bit itself minus everyone else's share.
-                    None => {
-                        for (o, &r) in ra.iter_mut().zip(&dealt.r_full[start..start + k_len]) {
-                            *o = (r >> bit) & 1;
-                        }
-                        for streams in dealt.others.iter_mut() {
-                            streams[k].fill(t);
-                            sub_assign(ra, t);
-                        }
+            // This party's arithmetic shares of every bit of the chunk, bit-major.
+            let received;
+            let shares: &mut [u128] = match &mut dealt.bits {
+                BitShares::Own(streams) => {
+                    for (stream, dst) in streams.iter_mut().zip(shares.chunks_mut(k_len)) {
+                        stream.fill(dst);
                     }
-                    Some(streams) => streams[k].fill(ra),
+                    &mut shares[..k_len * width]
                 }
+                BitShares::FirstParty(bits) => {
+                    bits.chunk(start, &mut shares[..k_len * width]);
+                    &mut shares[..k_len * width]
+                }
+                BitShares::Dealer(tag) => {
+                    let node = self.dealer_node();
+                    received = self.comm.recv_ring(node, *tag, k_len * width).await?;
+                    shares[..k_len * width].copy_from_slice(&received);
+                    &mut shares[..k_len * width]
+                }
+            };
+            acc.iter_mut().for_each(|a| a[..k_len].fill(0));
+            for (k, ra) in shares.chunks_mut(k_len).enumerate() {
+                let bit = lo + k as u32;
                 for (i, v) in ra.iter_mut().enumerate() {
                     let ci = (c[start + i] >> bit) & 1;
                     let x = if ci == 1 { v.wrapping_neg() } else { *v };
@@ -641,32 +608,33 @@ impl<T: Transport> Semi2k<T> {
         Ok(out)
     }
 
-    /// A random word per element, XOR-shared, and streams of arithmetic shares of each of its
-    /// bits, bit-major (`width` vectors of `len`), from the TFP dealer.
-    fn masked_bits(&mut self, len: usize, width: usize) -> Result<MaskedBits, VmError> {
-        let lens: Vec<usize> = std::iter::repeat_n(len, width + 1).collect();
+    /// A random word per element, XOR-shared, and this party's source of arithmetic shares of
+    /// the bits lo .. lo + width of it.
+    async fn masked_bits(&mut self, len: usize, lo: u32, width: usize) -> Result<MaskedBits, VmError> {
         let me = self.me() as usize;
         if me != 0 {
-            let mut streams = Self::prg(&mut self.dealer, me, "dealer")?.split(&lens);
+            let mut streams = self.dealer.split(me, &vec![len; width + 1])?;
             let r = streams.remove(0).next_vec(len);
-            return Ok(MaskedBits { r, r_full: Vec::new(), own: Some(streams), others: Vec::new() });
+            return Ok(MaskedBits { r, bits: BitShares::Own(streams) });
         }
-        let r = self.draw(0, &[len])?.remove(0);
-        let mut r_full = r.clone();
-        let mut others = Vec::with_capacity(self.n() - 1);
-        for i in 1..self.n() {
-            let mut streams = Self::prg(&mut self.dealer, i, "dealer")?.split(&lens);
-            xor_assign(&mut r_full, &streams.remove(0).next_vec(len));
-            others.push(streams);
+        match self.mode {
+            DealerMode::FirstParty => {
+                let (r, bits) = self.dealer.masked_bits(len, lo, width)?;
+                Ok(MaskedBits { r, bits: BitShares::FirstParty(bits) })
+            }
+            DealerMode::Separate => {
+                let tag = self.ask(Request::MaskedBits { len: len as u64, lo, width: width as u32 })?;
+                let r = self.dealer.draw(0, &[len])?.remove(0);
+                Ok(MaskedBits { r, bits: BitShares::Dealer(tag) })
+            }
         }
-        Ok(MaskedBits { r, r_full, own: None, others })
     }
 
     /// Arithmetic shares of XOR-shared bits (in bit 0): one round with a dealer's random bit
     /// held both ways.
     pub async fn b2a(&mut self, bits: &[u128], tag: Tag) -> Result<Vec<u128>, VmError> {
         let len = bits.len();
-        let [rb, ra] = self.bit_pair(len)?;
+        let [rb, ra] = self.bit_pair(len).await?;
         let masked: Vec<u128> = bits.iter().zip(&rb).map(|(b, r)| (b ^ r) & 1).collect();
         let c = self.open_xor(&masked, tag).await?;
         let first = self.me() == 0;
@@ -677,26 +645,11 @@ impl<T: Transport> Semi2k<T> {
         }).collect())
     }
 
-    /// Shares of a random bit, XOR-shared (in bit 0) and arithmetically shared, from the dealer.
-    fn bit_pair(&mut self, len: usize) -> Result<[Vec<u128>; 2], VmError> {
-        let two = |v: Vec<Vec<u128>>| -> Result<[Vec<u128>; 2], VmError> { v.try_into().map_err(|_| VmError::Internal("bit pair".into())) };
-        let low = |mut v: Vec<u128>| {
-            v.iter_mut().for_each(|x| *x &= 1);
-            v
-        };
-        if self.me() != 0 {
-            let [b, a] = two(self.draw(self.me() as usize, &[len, len])?)?;
-            return Ok([low(b), a]);
-        }
-        let b0 = low(self.draw(0, &[len])?.remove(0));
-        let (mut bit, mut others) = (b0.clone(), vec![0u128; len]);
-        for i in 1..self.n() {
-            let [bi, ai] = two(self.draw(i, &[len, len])?)?;
-            xor_assign(&mut bit, &low(bi));
-            add_assign(&mut others, &ai);
-        }
-        let a0 = bit.iter().zip(&others).map(|(b, o)| b.wrapping_sub(*o)).collect();
-        Ok([b0, a0])
+    /// Shares of a random bit, XOR-shared (in bit 0) and arithmetically shared.
+    async fn bit_pair(&mut self, len: usize) -> Result<[Vec<u128>; 2], VmError> {
+        let [mut b, a]: [Vec<u128>; 2] = self.dealt(Request::BitPair { len: len as u64 }).await?.try_into().map_err(|_| VmError::Internal("bit pair".into()))?;
+        b.iter_mut().for_each(|x| *x &= 1);
+        Ok([b, a])
     }
 
     /// Arithmetic shares (0 or 1) of `x < 0`, for each element: the MSB, converted.
@@ -706,8 +659,6 @@ impl<T: Transport> Semi2k<T> {
     }
 }
 
-/// The even bits of a word, compacted into its low half (bit 2i goes to bit i). Masks, shifts
-/// and ORs of disjoint bits: XOR-linear, so each party applies it to its share alone.
 /// One party's part of the two-party local truncation (SecureML): the first party shifts its
 /// share, the second the negation of its own, so that the two shifts sum to x / 2^bits up to
 /// one unit, except with probability about |x| / 2^127.
@@ -719,6 +670,8 @@ fn shift_share(share: u128, bits: u32, first: bool) -> u128 {
     }
 }
 
+/// The even bits of a word, compacted into its low half (bit 2i goes to bit i). Masks, shifts
+/// and ORs of disjoint bits: XOR-linear, so each party applies it to its share alone.
 fn evens(x: u128) -> u128 {
     const MASKS: [u128; 7] = [
         0x5555_5555_5555_5555_5555_5555_5555_5555,
@@ -736,42 +689,25 @@ fn evens(x: u128) -> u128 {
     x
 }
 
-fn xor_assign(a: &mut [u128], b: &[u128]) {
-    for (x, y) in a.iter_mut().zip(b) {
-        *x ^= *y;
-    }
-}
 
-/// A dealt random word and the streams of its bits' arithmetic shares.
+/// A dealt random word: this party's XOR share of it, and where its arithmetic shares of the
+/// word's bits come from.
 struct MaskedBits {
-    /// This party's XOR share of the word.
     r: Vec<u128>,
-    /// Party 0 only: the word itself.
-    r_full: Vec<u128>,
-    /// Parties other than 0: their streams, one per bit.
-    own: Option<Vec<Prg>>,
-    /// Party 0 only: every other party's streams, one per bit.
-    others: Vec<Vec<Prg>>,
+    bits: BitShares,
 }
 
-/// How the shares of a triple combine: arithmetic (sum) or boolean (XOR) sharing.
-#[derive(Clone, Copy)]
-enum Sharing {
-    Additive,
-    Xor,
+enum BitShares {
+    /// Parties other than 0: their own streams, one per bit.
+    Own(Vec<Prg>),
+    /// Party 0 as trusted first party: computed from every party's streams.
+    FirstParty(dealer::FirstPartyBits),
+    /// Party 0 with a separate dealer: received a chunk at a time under this tag.
+    Dealer(Tag),
 }
 
-fn add_assign(a: &mut [u128], b: &[u128]) {
-    for (x, y) in a.iter_mut().zip(b) {
-        *x = x.wrapping_add(*y);
-    }
-}
 
-fn sub_assign(a: &mut [u128], b: &[u128]) {
-    for (x, y) in a.iter_mut().zip(b) {
-        *x = x.wrapping_sub(*y);
-    }
-}
+
 
 #[cfg(test)]
 mod tests {

@@ -57,3 +57,39 @@ pub fn simulate_recorded<R: Send>(n: usize, f: impl Fn(Semi2k<Recording>) -> R +
     let received = logs.iter().map(|l| l.lock().map(|v| v.clone()).unwrap_or_default()).collect();
     (results, received)
 }
+
+/// Runs `f` as every one of `n` parties with a separate dealer on its own thread (the node after
+/// the last party); party 0 ends the run with [`Semi2k::finish`]. Returns the parties' results
+/// and the number of requests the dealer answered.
+pub fn simulate_with_dealer<R: Send>(n: usize, f: impl Fn(&mut Semi2k<MemTransport>) -> R + Sync) -> (Vec<R>, u64) {
+    use crate::dealer::DealerMode;
+    let names: Vec<String> = (0..n).map(|i| format!("p{i}")).collect();
+    let mut transports = MemTransport::mesh(n + 1);
+    let dealer_link = transports.pop().expect("the dealer's link");
+    std::thread::scope(|s| {
+        let names_d = names.clone();
+        let dealer = s.spawn(move || {
+            let mut comm = Comm::new(dealer_link, n as u16, names_d);
+            futures::executor::block_on(crate::dealer::serve(&mut comm)).expect("dealer")
+        });
+        let handles: Vec<_> = transports
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let names = names.clone();
+                let f = &f;
+                s.spawn(move || {
+                    let mut comm = Comm::new(t, i as u16, names);
+                    let seeds = futures::executor::block_on(crate::semi2k::exchange_seeds(&mut comm, DealerMode::Separate)).expect("seeds");
+                    assert_eq!(seeds.dealer.iter().flatten().count(), 1, "party {i} holds only its own dealer seed");
+                    let mut proto = Semi2k::new(comm, seeds, F);
+                    let r = f(&mut proto);
+                    proto.finish().expect("finish");
+                    r
+                })
+            })
+            .collect();
+        let results = handles.into_iter().map(|h| h.join().expect("party thread")).collect();
+        (results, dealer.join().expect("dealer thread"))
+    })
+}
