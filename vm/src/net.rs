@@ -7,13 +7,15 @@
 //! one the cluster file lists for that party. Then each side sends a hello (party, module hash,
 //! session id) and refuses a peer whose hello differs, naming both values.
 //!
-//! Once connected, a reader task and a writer task per peer move length-prefixed bincode
-//! messages between the socket and in-process channels, so the protocol code runs on the same
-//! channel transport as in sim mode.
+//! Once connected, a reader task and a writer task per peer move messages between the socket
+//! and in-process channels, so the protocol code runs on the same channel transport as in sim
+//! mode. A message is a small bincode head (tag, payload kind and length, or an abort) and then
+//! the payload's bytes as they are: ring elements are written from, and read into, their
+//! vectors' own memory, little-endian, with no encoding pass and no intermediate buffer.
 
 use crate::cluster::Cluster;
 use crate::error::VmError;
-use crate::link::{MemTransport, Message};
+use crate::link::{MemTransport, Message, Payload, Tag};
 use futures::channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
 use futures::StreamExt;
 use rustls::pki_types::pem::PemObject;
@@ -23,9 +25,22 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use zerocopy::IntoBytes;
 
-/// A frame larger than this is refused: no message of the protocol comes near it.
+/// A payload larger than this is refused: no message of the protocol comes near it.
 const MAX_FRAME: u64 = 1 << 36;
+/// A message head larger than this is refused (an abort's cause is the longest).
+const MAX_HEAD: u64 = 1 << 20;
+/// Ring elements allocated ahead of the bytes that fill them: a length that no data follows
+/// allocates no more than this.
+const RING_AHEAD: usize = 1 << 22;
+
+/// What precedes a message's payload on the wire.
+#[derive(Debug, Serialize, Deserialize)]
+enum Head {
+    Data { tag: Tag, ring: bool, bytes: u64 },
+    Abort { origin: String, cause: String },
+}
 
 /// What each side says first: who it is and what it runs.
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
@@ -207,16 +222,14 @@ pub async fn connect(c: Connect<'_>) -> Result<Links, VmError> {
         let (in_tx, in_rx) = unbounded::<Message>();
         writers.push(tokio::spawn(async move {
             while let Some(m) = out_rx.next().await {
-                let Ok(bytes) = bincode::serde::encode_to_vec(&m, bincode_config()) else { break };
-                if write_frame(&mut wr, &bytes).await.is_err() {
+                if write_message(&mut wr, m).await.is_err() {
                     break;
                 }
             }
             let _ = wr.shutdown().await;
         }));
         tokio::spawn(async move {
-            while let Ok(bytes) = read_frame(&mut rd).await {
-                let Ok((m, _)) = bincode::serde::decode_from_slice::<Message, _>(&bytes, bincode_config()) else { break };
+            while let Ok(m) = read_message(&mut rd).await {
                 if in_tx.unbounded_send(m).is_err() {
                     break;
                 }
@@ -226,6 +239,74 @@ pub async fn connect(c: Connect<'_>) -> Result<Links, VmError> {
         from[j] = Some(in_rx);
     }
     Ok(Links { transport: MemTransport::from_channels(to, from), writers })
+}
+
+/// Writes one message: its head as a frame, then its payload's bytes.
+async fn write_message<W: AsyncWrite + Unpin>(w: &mut W, m: Message) -> std::io::Result<()> {
+    let invalid = |e: bincode::error::EncodeError| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string());
+    match m {
+        Message::Abort { origin, cause } => {
+            let head = bincode::serde::encode_to_vec(Head::Abort { origin, cause }, bincode_config()).map_err(invalid)?;
+            write_frame(w, &head).await
+        }
+        Message::Data { tag, payload } => {
+            let (ring, bytes) = (matches!(payload, Payload::Ring(_)), payload.len_bytes() as u64);
+            let head = bincode::serde::encode_to_vec(Head::Data { tag, ring, bytes }, bincode_config()).map_err(invalid)?;
+            w.write_all(&(head.len() as u64).to_le_bytes()).await?;
+            w.write_all(&head).await?;
+            match payload {
+                Payload::Bytes(b) => w.write_all(&b).await?,
+                Payload::Ring(mut r) => {
+                    // The wire is little-endian; on such a machine this loop does nothing.
+                    r.iter_mut().for_each(|x| *x = x.to_le());
+                    w.write_all(r.as_bytes()).await?
+                }
+            }
+            w.flush().await
+        }
+    }
+}
+
+/// Reads one message written by [`write_message`].
+async fn read_message<R: AsyncRead + Unpin>(r: &mut R) -> std::io::Result<Message> {
+    let invalid = |what: String| std::io::Error::new(std::io::ErrorKind::InvalidData, what);
+    let mut len = [0u8; 8];
+    r.read_exact(&mut len).await?;
+    let len = u64::from_le_bytes(len);
+    if len > MAX_HEAD {
+        return Err(invalid(format!("a message head of {len} bytes")));
+    }
+    let mut head = vec![0u8; len as usize];
+    r.read_exact(&mut head).await?;
+    let (head, _): (Head, usize) = bincode::serde::decode_from_slice(&head, bincode_config()).map_err(|e| invalid(e.to_string()))?;
+    let (tag, ring, bytes) = match head {
+        Head::Abort { origin, cause } => return Ok(Message::Abort { origin, cause }),
+        Head::Data { tag, ring, bytes } => (tag, ring, bytes),
+    };
+    if bytes > MAX_FRAME || (ring && bytes % 16 != 0) {
+        return Err(invalid(format!("a payload of {bytes} bytes")));
+    }
+    let payload = if ring {
+        // Read straight into the vector, a bounded piece at a time, so that a length no data
+        // follows never allocates much.
+        let n = (bytes / 16) as usize;
+        let mut v: Vec<u128> = Vec::with_capacity(n.min(RING_AHEAD));
+        while v.len() < n {
+            let from = v.len();
+            v.resize(from + (n - from).min(RING_AHEAD), 0);
+            r.read_exact(v[from..].as_mut_bytes()).await?;
+        }
+        v.iter_mut().for_each(|x| *x = u128::from_le(*x));
+        Payload::Ring(v)
+    } else {
+        let mut buf = Vec::with_capacity(bytes.min(1 << 20) as usize);
+        r.take(bytes).read_to_end(&mut buf).await?;
+        if buf.len() as u64 != bytes {
+            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the message ended early"));
+        }
+        Payload::Bytes(buf)
+    };
+    Ok(Message::Data { tag, payload })
 }
 
 /// The socket types of both directions, behind one trait object.
