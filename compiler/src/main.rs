@@ -34,6 +34,19 @@ enum Command {
         #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
         message_format: MessageFormat,
     },
+    /// Prints a module's header, constants and chunk table, and each party's size.
+    Inspect {
+        /// The module (.sfbc).
+        module: PathBuf,
+    },
+    /// Prints one party's bytecode, each instruction beside its `.sf` line.
+    Dis {
+        /// The module (.sfbc).
+        module: PathBuf,
+        /// The party, by name or number.
+        #[arg(long)]
+        party: String,
+    },
     /// Checks a program and prints its diagnostics, writing nothing.
     Check {
         file: PathBuf,
@@ -84,8 +97,38 @@ fn report(name: &str, source: &str, diagnostics: Vec<sfc::diagnostics::Diagnosti
     errors
 }
 
+/// Opens a module, or says why not (the loader's errors name the file and the chunk).
+fn open_module(path: &Path) -> Result<sf_isa::ModuleFile, ExitCode> {
+    sf_isa::ModuleFile::open(path).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    })
+}
+
 fn run(command: Command) -> Result<(), ExitCode> {
     match command {
+        Command::Inspect { module } => {
+            let m = open_module(&module)?;
+            let len = std::fs::metadata(&module).map(|m| m.len()).unwrap_or(0);
+            print!("{}", sf_isa::inspect(&m.header, len));
+            Ok(())
+        }
+        Command::Dis { module, party } => {
+            let mut m = open_module(&module)?;
+            let parties = &m.header.parties;
+            let Some(id) = parties.iter().position(|p| *p == party).or_else(|| party.parse().ok().filter(|&i: &usize| i < parties.len())) else {
+                eprintln!("error: {}: no party `{party}`; its parties are {}", module.display(), parties.join(", "));
+                return Err(ExitCode::from(2));
+            };
+            let fail = |e: sf_isa::LoadError| {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            };
+            let segment = m.segment(id as u16).map_err(fail)?;
+            let debug = m.debug_info().map_err(fail)?;
+            print!("{}", sf_isa::disassemble(&segment, &m.header, &debug));
+            Ok(())
+        }
         Command::Check { file, message_format } => {
             let source = read_source(&file)?;
             let name = file.display().to_string();

@@ -1,0 +1,77 @@
+//! `sfc inspect` and `sfc dis` on a real module: what they print, and their errors.
+
+use sf_tests::{bin, compile, run, stderr, Scratch};
+use std::process::Command;
+
+const PROGRAM: &str = "parties alice, bob;
+let x: fix[n] @alice = input(\"x\");
+let y: fix[n] @bob = input(\"y\");
+let mut acc = x * y;
+for i in 0..3 {
+    acc = acc * y + x;
+}
+output(reveal(acc > 0.0, to: alice), \"positive\");
+";
+
+fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn inspect_prints_the_header_the_chunk_table_and_each_partys_size() {
+    let s = Scratch::new("inspect");
+    let module = compile(&s, "p", PROGRAM);
+    let o = run(Command::new(bin("sfc")).arg("inspect").arg(&module));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    let header = sf_isa::ModuleFile::open(&module).expect("module").header;
+    assert!(text.contains(&header.hash_hex()), "{text}");
+    assert!(text.contains("parties     alice, bob"), "{text}");
+    assert!(text.contains("40 fraction bits"), "{text}");
+    // One table row per chunk, with its offset and length.
+    for c in &header.chunks {
+        assert!(text.lines().any(|l| l.contains(&c.offset.to_string()) && l.contains(&c.len.to_string())), "chunk at {}: {text}", c.offset);
+    }
+    assert!(text.lines().any(|l| l.trim_start().starts_with("alice")) && text.lines().any(|l| l.trim_start().starts_with("bob")), "{text}");
+}
+
+#[test]
+fn dis_lists_a_partys_bytecode_beside_its_source_lines() {
+    let s = Scratch::new("dis");
+    let module = compile(&s, "p", PROGRAM);
+    let o = run(Command::new(bin("sfc")).arg("dis").arg(&module).args(["--party", "alice"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("; party alice"), "{text}");
+    assert!(text.contains("input 0: x fix[n]"), "{text}");
+    // The product inside the loop, beside its line, indented under the loop.
+    let mul = text.lines().find(|l| l.contains("= mul ") && l.contains("p.sf:6")).unwrap_or_else(|| panic!("no mul at line 6: {text}"));
+    assert!(mul.contains("acc = acc * y + x;") && mul.starts_with("    "), "{mul}");
+    assert!(text.contains("loop ") && text.contains("end loop"), "{text}");
+    assert!(text.contains("reveal") && text.contains("output"), "{text}");
+    // Bob's segment has no output, and names him.
+    let o = run(Command::new(bin("sfc")).arg("dis").arg(&module).args(["--party", "1"]));
+    let bob = stdout(&o);
+    assert!(o.status.success() && bob.contains("; party bob"), "{bob}");
+    assert!(bob.contains("reveal r") && !bob.lines().any(|l| l.trim_start().starts_with("output ")), "{bob}");
+}
+
+#[test]
+fn the_tools_name_a_bad_party_and_a_damaged_file() {
+    let s = Scratch::new("tools-errors");
+    let module = compile(&s, "p", PROGRAM);
+    let o = run(Command::new(bin("sfc")).arg("dis").arg(&module).args(["--party", "carol"]));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("no party `carol`") && stderr(&o).contains("alice, bob"), "{}", stderr(&o));
+    let mut bytes = std::fs::read(&module).expect("read");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x40;
+    let bad = s.path("bad.sfbc");
+    std::fs::write(&bad, &bytes).expect("write");
+    let o = run(Command::new(bin("sfc")).arg("dis").arg(&bad).args(["--party", "alice"]));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("bad.sfbc") && stderr(&o).contains("corrupted"), "{}", stderr(&o));
+    let o = run(Command::new(bin("sfc")).arg("inspect").arg(s.path("missing.sfbc")));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("missing.sfbc"), "{}", stderr(&o));
+}
