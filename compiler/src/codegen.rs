@@ -1,7 +1,7 @@
 //! Codegen: partitioned segments to the VM's instruction set, plus the debug info that maps each
 //! instruction back to its source span.
 
-use crate::ir::{display::line_col, Ir, NodeId, Op};
+use crate::ir::{display::LineIndex, Ir, NodeId, Op};
 use crate::partition::{carried_for, results_for, PartySegment, Role, Step};
 use crate::syntax::ast::Span;
 use sf_isa::{Block, Carry, DebugInfo, InputDecl, Instr, Merge, PartyId, Reg, Segment, SourceLoc};
@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 /// Fails only on a partition that breaks its invariants: a compiler bug, reported as such.
 pub fn codegen(ir: &Ir, segments: &[PartySegment], file: &str, source: &str) -> Result<(Vec<Segment>, DebugInfo), String> {
-    let mut locs = Locs { table: Vec::new(), index: HashMap::new(), source };
+    let mut locs = Locs { table: Vec::new(), index: HashMap::new(), lines: LineIndex::new(source) };
     let mut out = Vec::new();
     for seg in segments {
         let mut g = Gen { ir, party: seg.party, regs: HashMap::new(), n_regs: 0, inputs: Vec::new(), locs: &mut locs };
@@ -22,7 +22,7 @@ pub fn codegen(ir: &Ir, segments: &[PartySegment], file: &str, source: &str) -> 
 struct Locs<'a> {
     table: Vec<SourceLoc>,
     index: HashMap<Span, u32>,
-    source: &'a str,
+    lines: crate::ir::display::LineIndex<'a>,
 }
 
 impl Locs<'_> {
@@ -30,8 +30,8 @@ impl Locs<'_> {
         if let Some(&i) = self.index.get(&span) {
             return i;
         }
-        let (line, col) = line_col(self.source, span.start);
-        let (end_line, end_col) = line_col(self.source, span.end);
+        let (line, col) = self.lines.line_col(span.start);
+        let (end_line, end_col) = self.lines.line_col(span.end);
         let i = self.table.len() as u32;
         self.table.push(SourceLoc { line: line as u32, col: col as u32, end_line: end_line as u32, end_col: end_col as u32 });
         self.index.insert(span, i);

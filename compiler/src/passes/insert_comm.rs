@@ -7,7 +7,10 @@ use std::collections::HashMap;
 
 pub fn run(ir: &mut Ir) {
     let mut shares: HashMap<NodeId, NodeId> = HashMap::new();
-    let users: Vec<NodeId> = ir.graph.node_indices().collect();
+    // Latest users first: petgraph unlinks a removed edge by walking its source's list of
+    // outgoing edges from the newest, so rewiring the newest use of a value first costs O(1)
+    // each; oldest first made a value read by n secret ops cost O(n^2).
+    let users: Vec<NodeId> = ir.graph.node_indices().rev().collect();
     for user in users {
         let node = ir.node(user);
         if node.ty.placement != Placement::Secret || node.op.is_communication() || node.op.is_control() {
