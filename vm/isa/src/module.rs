@@ -576,4 +576,32 @@ mod tests {
         let err = ModuleFile::open(&bad).err().expect("version accepted").to_string();
         assert!(err.contains("version 9"), "{err}");
     }
+
+    /// A header whose hash is right but whose chunk table points past the end of the file, or
+    /// into the header: each refused, naming the chunk.
+    #[test]
+    fn a_chunk_table_pointing_outside_the_file_is_named() {
+        let dir = tempdir("outside");
+        let path = sample(&dir);
+        let good = std::fs::read(&path).expect("read");
+        let header = ModuleFile::open(&path).expect("open").header;
+        let rewrite = |edit: &dyn Fn(&mut Header)| -> String {
+            let mut h = header.clone();
+            edit(&mut h);
+            h.module_hash = h.compute_hash();
+            let bytes = encode(&h).expect("encode");
+            let mut file = good[..PREAMBLE as usize].to_vec();
+            file.extend_from_slice(&bytes);
+            file.extend_from_slice(&good[PREAMBLE as usize + bytes.len()..]);
+            let bad = dir.join("outside.sfbc");
+            std::fs::write(&bad, &file).expect("write");
+            ModuleFile::open(&bad).err().expect("accepted").to_string()
+        };
+        let err = rewrite(&|h| h.chunks[1].offset = good.len() as u64);
+        assert!(err.contains("outside.sfbc") && err.contains("chunk 1 (code, party bob)") && err.contains("truncated"), "{err}");
+        let err = rewrite(&|h| h.chunks[0].offset = 3);
+        assert!(err.contains("chunk 0 (code, party alice) overlaps the header"), "{err}");
+        let err = rewrite(&|h| h.chunks[2].len = u64::MAX);
+        assert!(err.contains("chunk 2 has an impossible extent"), "{err}");
+    }
 }
