@@ -417,6 +417,27 @@ impl<T: Transport> Machine<T> {
         }
     }
 
+    /// A public matrix times a shared one, the public rows encoded into the ring a block at a
+    /// time, so that a large constant (`load`) never exists whole in ring form (twice its
+    /// float64 size).
+    fn public_matmul(&self, p: &Plain, share: &ArrayD<u128>) -> Result<ArrayD<u128>, VmError> {
+        /// Elements of the public matrix encoded at once: 16 MiB in the ring.
+        const BLOCK: usize = 1 << 20;
+        let rows = p.shape().first().copied().unwrap_or(0);
+        if p.shape().len() != 2 || p.shape().iter().product::<usize>() <= BLOCK {
+            return value::matmul_with(&self.encode(p)?, share, ring::matmul);
+        }
+        let ((_, k, n), out) = value::matmul_dims(p.shape(), share.shape())?;
+        let per_block = (BLOCK / k.max(1)).max(1);
+        let mut c: Vec<u128> = Vec::with_capacity(rows * n);
+        for start in (0..rows).step_by(per_block) {
+            let end = (start + per_block).min(rows);
+            let block = value::matmul_with(&self.encode(&p.rows(start..end))?, share, ring::matmul)?;
+            c.extend(block.iter());
+        }
+        ArrayD::from_shape_vec(IxDyn(&out), c).map_err(|e| VmError::Shape(e.to_string()))
+    }
+
     fn decode(&self, x: ArrayD<u128>, dtype: DType) -> Plain {
         match dtype {
             DType::Int => Plain::Int(x.mapv(decode_int)),
@@ -805,7 +826,7 @@ impl<T: Transport> Machine<T> {
                 return Ok(Value::Shared { share: to_array(q, &shape)?, dtype });
             }
             (BinOp::MatMul, Value::Shared { share, .. }, Value::Plain(p)) => value::matmul_with(share, &self.encode(p)?, ring::matmul)?,
-            (BinOp::MatMul, Value::Plain(p), Value::Shared { share, .. }) => value::matmul_with(&self.encode(p)?, share, ring::matmul)?,
+            (BinOp::MatMul, Value::Plain(p), Value::Shared { share, .. }) => self.public_matmul(p, share)?,
             (BinOp::MatMul, Value::Shared { share: x, .. }, Value::Shared { share: y, .. }) => {
                 let (dims, shape) = value::matmul_dims(x.shape(), y.shape())?;
                 let tag = self.tag(seq, 0);

@@ -39,6 +39,16 @@ impl Plain {
         })
     }
 
+    /// Rows `range` (along the first axis), copied.
+    pub fn rows(&self, range: std::ops::Range<usize>) -> Plain {
+        let take = ndarray::Slice::from(range);
+        match self {
+            Plain::Fix(a) => Plain::Fix(a.slice_axis(Axis(0), take).to_owned()),
+            Plain::Int(a) => Plain::Int(a.slice_axis(Axis(0), take).to_owned()),
+            Plain::Bool(a) => Plain::Bool(a.slice_axis(Axis(0), take).to_owned()),
+        }
+    }
+
     /// Applies the same shape-level operation whatever the element type.
     pub fn map_array(&self, f: &dyn ArrayFn) -> Result<Plain, VmError> {
         Ok(match self {

@@ -416,19 +416,24 @@ impl ModuleFile {
                 detail: format!("its parts hold {total} bytes for {len} elements"),
             });
         }
-        let mut bytes = Vec::with_capacity(total as usize);
-        for i in parts {
-            bytes.extend(self.chunk_bytes(i)?);
-        }
-        let words = bytes.chunks_exact(8).map(|c| {
+        // Part by part: the bytes of one part at a time, never the whole constant twice.
+        let word = |c: &[u8]| {
             let mut w = [0u8; 8];
             w.copy_from_slice(c);
             w
-        });
-        let values = match info.dtype {
-            crate::DType::Int => ConstValues::Int(words.map(i64::from_le_bytes).collect()),
-            _ => ConstValues::Fix(words.map(f64::from_le_bytes).collect()),
         };
+        let n = (total / 8) as usize;
+        let mut values = match info.dtype {
+            crate::DType::Int => ConstValues::Int(Vec::with_capacity(n)),
+            _ => ConstValues::Fix(Vec::with_capacity(n)),
+        };
+        for i in parts {
+            let bytes = self.chunk_bytes(i)?;
+            match &mut values {
+                ConstValues::Int(v) => v.extend(bytes.chunks_exact(8).map(|c| i64::from_le_bytes(word(c)))),
+                ConstValues::Fix(v) => v.extend(bytes.chunks_exact(8).map(|c| f64::from_le_bytes(word(c)))),
+            }
+        }
         Ok(Constant { shape: info.shape, values })
     }
 
