@@ -70,18 +70,34 @@ impl Lower {
     }
 }
 
+/// The elements in row-major order, without a copy when they already lie so (a C-order .npy):
+/// a constant of gigabytes is held once, not twice.
+fn row_major<T: Clone>(a: ArrayD<T>) -> Vec<T> {
+    if a.is_standard_layout() {
+        let len = a.len();
+        let (mut v, offset) = a.into_raw_vec_and_offset();
+        let start = offset.unwrap_or(0);
+        if start == 0 && v.len() == len {
+            return v;
+        }
+        v.truncate(start + len);
+        return v.split_off(start);
+    }
+    a.iter().cloned().collect()
+}
+
 /// Reads a constant from an `.npy` or CSV file.
 fn read_constant(path: &std::path::Path, want: Option<DType>, rank_hint: Option<usize>) -> Result<Constant, String> {
     let is_npy = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy"));
     let (shape, values) = if is_npy {
-        let as_fix = |a: ArrayD<f64>| (a.shape().to_vec(), ConstValues::Fix(a.iter().copied().collect()));
+        let as_fix = |a: ArrayD<f64>| (a.shape().to_vec(), ConstValues::Fix(row_major(a)));
         if let Ok(a) = ndarray_npy::read_npy::<_, ArrayD<f64>>(path) {
             as_fix(a)
         } else if let Ok(a) = ndarray_npy::read_npy::<_, ArrayD<f32>>(path) {
             as_fix(a.mapv(f64::from))
         } else {
             match ndarray_npy::read_npy::<_, ArrayD<i64>>(path) {
-                Ok(a) => (a.shape().to_vec(), ConstValues::Int(a.iter().copied().collect())),
+                Ok(a) => (a.shape().to_vec(), ConstValues::Int(row_major(a))),
                 Err(e) => return Err(format!("not an .npy file of float32, float64 or int64 ({e})")),
             }
         }
