@@ -93,6 +93,9 @@ pub async fn run_party<T: Transport>(job: PartyJob<T>) -> Result<PartyOutcome, V
     }
 }
 
+/// Elements of one round of a large fixed-point product (16 MiB a vector).
+const MUL_CHUNK: usize = 1 << 20;
+
 fn root(e: &VmError) -> &VmError {
     match e {
         VmError::At { error, .. } => root(error),
@@ -805,8 +808,19 @@ impl<T: Transport> Machine<T> {
             // Two fixed-point shares: the product and its truncation in one go.
             (BinOp::Mul, Value::Shared { share: x, .. }, Value::Shared { share: y, .. }) if truncate => {
                 let shape = value::broadcast_shape(x.shape(), y.shape())?;
-                let (x, y) = (value::broadcast_to(x, &shape)?, value::broadcast_to(y, &shape)?);
-                let z = self.proto.mul_trunc(&flat(&x), &flat(&y), [self.tag(seq, 0), self.tag(seq, 1)]).await?;
+                // Views: operands of the result's shape are used where they lie, not copied.
+                let (x, y) = (value::broadcast_view(x, &shape)?, value::broadcast_view(y, &shape)?);
+                let (x, y) = (x.as_standard_layout(), y.as_standard_layout());
+                let (Some(x), Some(y)) = (x.as_slice(), y.as_slice()) else {
+                    return Err(VmError::Internal("a standard-layout array without a slice".into()));
+                };
+                // Large vectors go a chunk at a time (one round each): the triples, masked
+                // operands and products of a chunk stay small, whatever the input's size.
+                let mut z = Vec::with_capacity(x.len());
+                for (c, (xs, ys)) in x.chunks(MUL_CHUNK).zip(y.chunks(MUL_CHUNK)).enumerate() {
+                    let step = 2 * c as u32;
+                    z.extend(self.proto.mul_trunc(xs, ys, [self.tag(seq, step), self.tag(seq, step + 1)]).await?);
+                }
                 return Ok(Value::Shared { share: to_array(z, &shape)?, dtype });
             }
             (BinOp::Mul, Value::Shared { share: x, .. }, Value::Shared { share: y, .. }) => self.mul_shares(x, y, seq).await?,

@@ -1,6 +1,9 @@
-//! Reading inputs (CSV) and writing outputs (CSV), with errors that name the file, row and column.
+//! Reading inputs (CSV or .npy) and writing outputs (CSV), with errors that name the file, row
+//! and column.
 //!
-//! A CSV input holds numbers separated by commas, one row a line, no header. It binds to the
+//! A CSV input holds numbers separated by commas, one row a line, no header. An .npy input holds
+//! a vector or a matrix of float64, float32 or int64; it is read straight into one vector, with
+//! no text to parse, so inputs of tens of millions of rows cost their own size. It binds to the
 //! declared shape: a matrix row by row, a vector one value a line (or one row), a scalar one value.
 //! Outputs are written to a temporary file and renamed, so none is ever half-written.
 
@@ -22,6 +25,63 @@ pub struct Table {
 pub enum Values {
     Fix(Vec<f64>),
     Int(Vec<i64>),
+}
+
+/// Reads an input by its file's extension: `.npy`, else CSV.
+pub fn read_table(path: &Path, dtype: DType) -> Result<Table, VmError> {
+    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy")) {
+        read_npy(path, dtype)
+    } else {
+        read_csv(path, dtype)
+    }
+}
+
+/// An .npy file of float64, float32 or int64, of rank 1 (one value a row) or 2.
+pub fn read_npy(path: &Path, dtype: DType) -> Result<Table, VmError> {
+    use ndarray_npy::read_npy;
+    let data_err = |message: String| VmError::Data { path: path.to_path_buf(), message };
+    let table = |shape: &[usize], values: Values| -> Result<Table, VmError> {
+        let (rows, cols) = match *shape {
+            [n] => (n, 1),
+            [r, c] => (r, c),
+            _ => return Err(data_err(format!("an array of shape {}; inputs are vectors or matrices", fmt_shape(shape)))),
+        };
+        Ok(Table { path: path.to_path_buf(), rows, cols, values })
+    };
+    match dtype {
+        DType::Fix => {
+            let a: ArrayD<f64> = match read_npy::<_, ArrayD<f64>>(path) {
+                Ok(a) => a,
+                Err(_) => read_npy::<_, ArrayD<f32>>(path).map(|a| a.mapv(f64::from)).map_err(|e| data_err(format!("not an .npy file of float64 or float32: {e}")))?,
+            };
+            if let Some(bad) = a.iter().position(|v| !v.is_finite()) {
+                return Err(data_err(format!("element {bad} is {}, not a finite number", a.iter().nth(bad).copied().unwrap_or(f64::NAN))));
+            }
+            let shape = a.shape().to_vec();
+            table(&shape, Values::Fix(row_major(a)))
+        }
+        DType::Int => {
+            let a: ArrayD<i64> = read_npy(path).map_err(|e| data_err(format!("not an .npy file of int64: {e}")))?;
+            let shape = a.shape().to_vec();
+            table(&shape, Values::Int(row_major(a)))
+        }
+        DType::Bool => Err(data_err("bool inputs are not supported yet".into())),
+    }
+}
+
+/// The elements in row-major order, without a copy when they already lie so.
+fn row_major<T: Clone>(a: ArrayD<T>) -> Vec<T> {
+    if a.is_standard_layout() {
+        let len = a.len();
+        let (mut v, offset) = a.into_raw_vec_and_offset();
+        let start = offset.unwrap_or(0);
+        if start == 0 && v.len() == len {
+            return v;
+        }
+        v.truncate(start + len);
+        return v.split_off(start);
+    }
+    a.iter().cloned().collect()
 }
 
 pub fn read_csv(path: &Path, dtype: DType) -> Result<Table, VmError> {
@@ -118,7 +178,7 @@ pub fn load_inputs(segment: &Segment, party: &str, prefix: &str, files: &mut Vec
         };
         let (_, path) = files.remove(pos);
         let named = |e: VmError| format!("input {prefix}{} of {party}: {e}", decl.name);
-        let table = read_csv(&path, decl.dtype).map_err(named)?;
+        let table = read_table(&path, decl.dtype).map_err(named)?;
         inputs.push(bind_input(decl, table, symbols, &mut bindings).map_err(named)?);
     }
     if let Some((name, _)) = files.first() {

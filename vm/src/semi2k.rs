@@ -124,12 +124,17 @@ impl<T: Transport> Semi2k<T> {
 
     /// The owner's share of its own value `x` (already encoded in the ring).
     pub fn share_own(&mut self, x: &[u128]) -> Result<Vec<u128>, VmError> {
+        // The masks are drawn a chunk at a time: sharing a large input costs its share and no
+        // mask vector beside it.
         let mut mine = x.to_vec();
+        let mut mask = vec![0u128; 4096];
         for j in 0..self.n() {
             if j != self.me() as usize {
-                let mask = Self::prg(&mut self.pair, j, "pairwise")?.next_vec(x.len());
-                for (m, r) in mine.iter_mut().zip(mask) {
-                    *m = m.wrapping_sub(r);
+                let prg = Self::prg(&mut self.pair, j, "pairwise")?;
+                for part in mine.chunks_mut(mask.len()) {
+                    let mask = &mut mask[..part.len()];
+                    prg.fill(mask);
+                    ring::sub_assign(part, mask);
                 }
             }
         }

@@ -147,9 +147,12 @@ pub fn zip_with<A: Copy, B: Copy, C>(a: &ArrayD<A>, b: &ArrayD<B>, f: impl Fn(A,
 
 /// Broadcasts a tensor to `shape`, materialised.
 pub fn broadcast_to<T: Clone>(a: &ArrayD<T>, shape: &[usize]) -> Result<ArrayD<T>, VmError> {
-    a.broadcast(IxDyn(shape))
-        .map(|v| v.to_owned())
-        .ok_or_else(|| VmError::Shape(format!("shape {} does not broadcast to {}", fmt_shape(a.shape()), fmt_shape(shape))))
+    Ok(broadcast_view(a, shape)?.to_owned())
+}
+
+/// `a` seen with `shape`, without a copy.
+pub fn broadcast_view<'a, T>(a: &'a ArrayD<T>, shape: &[usize]) -> Result<ndarray::ArrayViewD<'a, T>, VmError> {
+    a.broadcast(IxDyn(shape)).ok_or_else(|| VmError::Shape(format!("shape {} does not broadcast to {}", fmt_shape(a.shape()), fmt_shape(shape))))
 }
 
 /// The (m, k, n) of `a @ b` and the result shape, for ranks 1 and 2.
