@@ -2,6 +2,12 @@
 //! party on its own tokio runtime over loopback TCP with mutual TLS, exactly the links of
 //! `sfvm run --party`; and in sim mode, over in-memory links. Connecting and agreeing on seeds
 //! happen before the clock starts; each iteration is one multiply with its truncation.
+//!
+//! Beside them, `exchange_only` moves the multiply's traffic (2,000,000 ring elements each way)
+//! over the same TLS links with no protocol work: the floor that party mode adds to sim mode.
+//! Before the timings, one line gives the CPU time (user and system, both parties) of each,
+//! since on a machine with fewer cores than parties plus their network stacks, CPU time, not
+//! waiting, decides the wall time.
 
 /// The allocator `sfvm` runs with, so that the figures are the binary's.
 #[global_allocator]
@@ -24,9 +30,18 @@ fn free_port() -> u16 {
     l.local_addr().expect("address").port()
 }
 
-/// Both parties over loopback TLS; the slowest party's time for `iters` multiplies, and party
-/// 0's traffic.
-fn party_mode(iters: u64) -> (Duration, Traffic) {
+/// What each party does per iteration in party mode.
+#[derive(Clone, Copy)]
+enum Work {
+    /// One fixed-point multiply with its truncation.
+    Multiply,
+    /// Only the multiply's exchange: 2 * LEN ring elements to the peer and back from it.
+    Exchange,
+}
+
+/// Both parties over loopback TLS; the slowest party's time for `iters` iterations of `work`,
+/// and party 0's traffic.
+fn party_mode(iters: u64, work: Work) -> (Duration, Traffic) {
     let dir = std::env::temp_dir().join(format!("sf-bench-party-{}-{}", std::process::id(), free_port()));
     let parties = vec!["alice".to_string(), "bob".to_string()];
     let path = sfvm::cluster::init(&dir, &parties, "127.0.0.1", free_port(), false).expect("cluster");
@@ -49,7 +64,16 @@ fn party_mode(iters: u64) -> (Duration, Traffic) {
                         let start = Instant::now();
                         for i in 0..iters {
                             let tags = [Tag::new(1, 0), Tag::new(1, 1)].map(|t| Tag { iter: i, ..t });
-                            std::hint::black_box(p.mul_trunc(&x, &y, tags).await.expect("mul"));
+                            match work {
+                                Work::Multiply => {
+                                    std::hint::black_box(p.mul_trunc(&x, &y, tags).await.expect("mul"));
+                                }
+                                Work::Exchange => {
+                                    let peer = 1 - me as u16;
+                                    p.comm.send_ring_owned(peer, tags[0], vec![i as u128; 2 * LEN]).expect("send");
+                                    std::hint::black_box(p.comm.recv_ring(peer, tags[0], 2 * LEN).await.expect("receive"));
+                                }
+                            }
                         }
                         let (elapsed, traffic) = (start.elapsed(), p.comm.traffic);
                         // Every queued message reaches the peer before this party's links go.
@@ -83,15 +107,44 @@ fn sim_mode(iters: u64) -> Duration {
     times.into_iter().max().unwrap_or_default()
 }
 
+/// CPU seconds (user and system) this process has used so far, all threads.
+fn cpu_seconds() -> f64 {
+    // SAFETY: getrusage writes into the struct it is given and reads nothing else.
+    let usage = unsafe {
+        let mut u: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut u);
+        u
+    };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
+}
+
+/// Wall and CPU milliseconds per iteration of `run`, over `iters` iterations; CPU time covers
+/// the setup around the timed loop too, which is small beside 20 iterations.
+fn per_iteration(iters: u64, run: impl FnOnce(u64) -> Duration) -> (f64, f64) {
+    let before = cpu_seconds();
+    let wall = run(iters);
+    let cpu = cpu_seconds() - before;
+    (wall.as_secs_f64() * 1e3 / iters as f64, cpu * 1e3 / iters as f64)
+}
+
 fn party_vs_sim(c: &mut Criterion) {
-    let (_, traffic) = party_mode(1);
+    let (_, traffic) = party_mode(1, Work::Multiply);
     let declared = sfvm::cost::mul_fix(LEN as u64, 2);
     eprintln!("  party mode: party 0 sent {} bytes in {} rounds per multiply; declared {} bytes, {} rounds", traffic.bytes_sent, traffic.rounds, declared.bytes_sent, declared.rounds);
+    let (sim_wall, sim_cpu) = per_iteration(20, sim_mode);
+    let (party_wall, party_cpu) = per_iteration(20, |i| party_mode(i, Work::Multiply).0);
+    let (exchange_wall, exchange_cpu) = per_iteration(20, |i| party_mode(i, Work::Exchange).0);
+    eprintln!(
+        "  per multiply, wall / CPU of both parties: sim {sim_wall:.1} / {sim_cpu:.1} ms, party {party_wall:.1} / {party_cpu:.1} ms, exchange only {exchange_wall:.1} / {exchange_cpu:.1} ms, on {} cores",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
     let mut g = c.benchmark_group("mul_1e6_2p");
     g.sample_size(10);
     g.throughput(Throughput::Elements(LEN as u64));
     g.bench_function("sim", |b| b.iter_custom(sim_mode));
-    g.bench_function("party_loopback_tls", |b| b.iter_custom(|iters| party_mode(iters).0));
+    g.bench_function("party_loopback_tls", |b| b.iter_custom(|iters| party_mode(iters, Work::Multiply).0));
+    g.bench_function("exchange_only_loopback_tls", |b| b.iter_custom(|iters| party_mode(iters, Work::Exchange).0));
     g.finish();
 }
 
