@@ -1,6 +1,6 @@
 //! `sfc inspect` and `sfc dis` on a real module: what they print, and their errors.
 
-use sf_tests::{bin, compile, run, stderr, Scratch};
+use sf_tests::{bin, chain_reference, chain_source, compile, run, stderr, Scratch};
 use std::process::Command;
 
 const PROGRAM: &str = "parties alice, bob;
@@ -84,21 +84,13 @@ fn the_tools_name_a_bad_party_and_a_damaged_file() {
 fn a_chain_of_a_hundred_thousand_operations_compiles_and_runs() {
     let s = Scratch::new("chain");
     let n = 100_000;
-    let mut src = String::from("parties alice, bob;\nlet x: fix[n] @alice = input(\"x\");\nlet y: fix[n] @bob = input(\"y\");\nlet v0 = x * y;\n");
-    for i in 1..n {
-        let op = if i % 2 == 1 { "+ y" } else { "* 0.5" };
-        src.push_str(&format!("let v{i} = v{} {op};\n", i - 1));
-    }
-    src.push_str(&format!("output(reveal(v{}, to: alice), \"z\");\n", n - 1));
+    let src = chain_source(n);
     let module = compile(&s, "chain", &src);
     let (x, y) = (s.write("x.csv", "1\n2\n"), s.write("y.csv", "0.5\n0.25\n"));
     let o = run(Command::new(bin("sfvm")).arg("run").arg(&module).arg("--input").arg(format!("alice.x={}", x.display())).arg("--input").arg(format!("bob.y={}", y.display())).arg("--out").arg(s.path("out")));
     assert!(o.status.success(), "{}", stderr(&o));
     // The same chain in float64.
-    let want: Vec<f64> = [(1.0, 0.5), (2.0, 0.25)]
-        .iter()
-        .map(|&(x, y): &(f64, f64)| (1..n).fold(x * y, |v, i| if i % 2 == 1 { v + y } else { v * 0.5 }))
-        .collect();
+    let want: Vec<f64> = [(1.0, 0.5), (2.0, 0.25)].iter().map(|&(x, y)| chain_reference(x, y, n)).collect();
     let got: Vec<f64> = std::fs::read_to_string(s.path("out/alice/z.csv")).expect("z").lines().map(|l| l.trim().parse().expect("number")).collect();
     assert_eq!(got.len(), 2);
     for (g, w) in got.iter().zip(&want) {

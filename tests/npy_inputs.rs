@@ -1,24 +1,8 @@
 //! Private inputs from .npy files: float64 and int64, vectors and matrices, against float64
 //! references; a file of another dtype is refused naming the input and the file.
 
-use sf_tests::{bin, compile, run, stderr, Scratch};
+use sf_tests::{bin, compile, npy, run, stderr, Scratch};
 use std::process::Command;
-
-/// An .npy file (format 1.0, C order) of `descr` ('<f8', '<i8', '|b1') with these bytes.
-fn npy(shape: &[usize], descr: &str, body: &[u8]) -> Vec<u8> {
-    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-    let shape = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
-    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend((header.len() as u16).to_le_bytes());
-    out.extend(header.as_bytes());
-    out.extend(body);
-    out
-}
 
 #[test]
 fn npy_vectors_and_matrices_are_read_as_inputs() {

@@ -75,3 +75,81 @@ pub fn compile(scratch: &Scratch, name: &str, source: &str) -> PathBuf {
     assert!(out.status.success(), "sfc failed: {}", stderr(&out));
     module
 }
+
+/// The header of an .npy file (format 1.0, C order) of `descr` ('<f8', '<i8', '|b1'), which
+/// the data follows; large files are written as this header and then streamed.
+pub fn npy_header(shape: &[usize], descr: &str) -> Vec<u8> {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let shape = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
+    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend((header.len() as u16).to_le_bytes());
+    out.extend(header.as_bytes());
+    out
+}
+
+/// A whole .npy file: [`npy_header`] and these bytes.
+pub fn npy(shape: &[usize], descr: &str, body: &[u8]) -> Vec<u8> {
+    let mut out = npy_header(shape, descr);
+    out.extend(body);
+    out
+}
+
+/// A program of `n` dependent operations: `v0 = x * y`, then `+ y` and `* 0.5` alternating;
+/// alice learns the last value.
+pub fn chain_source(n: usize) -> String {
+    let mut src = String::from("parties alice, bob;\nlet x: fix[n] @alice = input(\"x\");\nlet y: fix[n] @bob = input(\"y\");\nlet v0 = x * y;\n");
+    for i in 1..n {
+        let op = if i % 2 == 1 { "+ y" } else { "* 0.5" };
+        src.push_str(&format!("let v{i} = v{} {op};\n", i - 1));
+    }
+    src.push_str(&format!("output(reveal(v{}, to: alice), \"z\");\n", n - 1));
+    src
+}
+
+/// [`chain_source`]'s result for one element, in float64.
+pub fn chain_reference(x: f64, y: f64, n: usize) -> f64 {
+    (1..n).fold(x * y, |v, i| if i % 2 == 1 { v + y } else { v * 0.5 })
+}
+
+/// What a measured command did: whether it succeeded, its stderr, its peak resident memory
+/// and its wall time.
+pub struct Measured {
+    pub ok: bool,
+    pub stderr: String,
+    pub peak_rss: u64,
+    pub seconds: f64,
+}
+
+/// Runs a command with its output in files under `scratch`, and measures the peak RSS of that
+/// process alone (`wait4`), not of everything this test has run.
+pub fn measured(scratch: &Scratch, label: &str, cmd: &mut Command) -> Measured {
+    let err_path = scratch.path(&format!("{label}.stderr"));
+    let err = std::fs::File::create(&err_path).expect("stderr file");
+    let start = std::time::Instant::now();
+    let child = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(err)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let mut status = 0;
+    // SAFETY: wait4 reaps the child this function started and writes only into the two
+    // out-parameters it is given.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        let reaped = libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage);
+        assert_eq!(reaped, child.id() as libc::pid_t, "wait4 on {cmd:?}");
+        usage
+    };
+    Measured {
+        ok: libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        stderr: std::fs::read_to_string(&err_path).unwrap_or_default(),
+        peak_rss: usage.ru_maxrss as u64 * 1024,
+        seconds: start.elapsed().as_secs_f64(),
+    }
+}

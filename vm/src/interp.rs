@@ -37,7 +37,7 @@ pub struct PartyJob<T: Transport> {
     /// Set in debug mode: count instructions and yield after each, for the lockstep scheduler.
     pub progress: Option<Arc<AtomicU64>>,
     /// The module's public constants this party uses (others are `None`).
-    pub constants: Arc<Vec<Option<Plain>>>,
+    pub constants: Arc<Vec<Option<Arc<Plain>>>>,
     /// Names the module and the session, so that protocols that hash (PSI) hash differently in
     /// every module and session.
     pub context: [u8; 32],
@@ -225,7 +225,7 @@ struct Machine<T: Transport> {
     iter_key: u64,
     progress: Option<Arc<AtomicU64>>,
     debug: Arc<DebugInfo>,
-    constants: Arc<Vec<Option<Plain>>>,
+    constants: Arc<Vec<Option<Arc<Plain>>>>,
     context: [u8; 32],
 }
 
@@ -280,8 +280,8 @@ impl<T: Transport> Machine<T> {
     }
 
     async fn run_loop(&mut self, trip: Reg, index: Option<Reg>, carried: &[Carry], body: &Block, plan: &Plan) -> Result<Option<Value>, VmError> {
-        let n = match self.get(trip)? {
-            Value::Plain(Plain::Int(a)) if a.ndim() == 0 => a.iter().next().copied().unwrap_or(0).max(0) as u64,
+        let n = match self.get(trip)?.as_plain() {
+            Some(Plain::Int(a)) if a.ndim() == 0 => a.iter().next().copied().unwrap_or(0).max(0) as u64,
             _ => return Err(VmError::Internal("a loop's trip count is not a public int".into())),
         };
         for c in carried {
@@ -291,7 +291,7 @@ impl<T: Transport> Machine<T> {
             self.iterations.push(i);
             self.iter_key = fold_iterations(&self.iterations);
             if let Some(ix) = index {
-                self.regs[ix as usize] = Some(Value::Plain(Plain::Int(ArrayD::from_elem(IxDyn(&[]), i as i64))));
+                self.regs[ix as usize] = Some(Value::plain(Plain::Int(ArrayD::from_elem(IxDyn(&[]), i as i64))));
             }
             self.block(body, plan).await?;
             let nexts: Vec<Value> = carried.iter().map(|c| self.get(c.next).cloned()).collect::<Result<_, _>>()?;
@@ -305,8 +305,8 @@ impl<T: Transport> Machine<T> {
     }
 
     async fn run_if(&mut self, cond: Reg, then: (&Block, &Plan), otherwise: (&Block, &Plan), results: &[Merge]) -> Result<Option<Value>, VmError> {
-        let taken = match self.get(cond)? {
-            Value::Plain(Plain::Bool(c)) if c.ndim() == 0 => c.iter().next().copied().unwrap_or(false),
+        let taken = match self.get(cond)?.as_plain() {
+            Some(Plain::Bool(c)) if c.ndim() == 0 => c.iter().next().copied().unwrap_or(false),
             _ => return Err(VmError::Internal("an if's condition is not a public bool".into())),
         };
         let (block, plan) = if taken { then } else { otherwise };
@@ -463,7 +463,7 @@ impl<T: Transport> Machine<T> {
 
     fn shape_op(&self, v: &Value, f: &dyn ArrayFn) -> Result<Value, VmError> {
         Ok(match v {
-            Value::Plain(p) => Value::Plain(p.map_array(f)?),
+            Value::Plain(p) => Value::plain(p.map_array(f)?),
             Value::Shared { share, dtype } => Value::Shared { share: f.u128(share)?, dtype: *dtype },
         })
     }
@@ -472,16 +472,16 @@ impl<T: Transport> Machine<T> {
         Ok(Some(match instr {
             Instr::Input { input, .. } => {
                 let v = self.inputs.get_mut(*input as usize).and_then(Option::take);
-                Value::Plain(v.ok_or_else(|| VmError::Internal(format!("input {input} read twice")))?)
+                Value::plain(v.ok_or_else(|| VmError::Internal(format!("input {input} read twice")))?)
             }
-            Instr::Const { value, .. } => Value::Plain(scalar(*value)),
+            Instr::Const { value, .. } => Value::plain(scalar(*value)),
             Instr::Constant { id, .. } => {
                 let c = self.constants.get(*id as usize).and_then(Option::as_ref);
                 Value::Plain(c.ok_or_else(|| VmError::Internal(format!("constant {id} was not loaded")))?.clone())
             }
             Instr::Fill { value, shape, .. } => {
                 let shape = self.eval_shape(shape)?;
-                Value::Plain(match *value {
+                Value::plain(match *value {
                     Literal::Fix(v) => Plain::Fix(ArrayD::from_elem(IxDyn(&shape), v)),
                     Literal::Int(v) => Plain::Int(ArrayD::from_elem(IxDyn(&shape), v)),
                     Literal::Bool(v) => Plain::Bool(ArrayD::from_elem(IxDyn(&shape), v)),
@@ -489,20 +489,20 @@ impl<T: Transport> Machine<T> {
             }
             Instr::Arange { len, .. } => {
                 let n = self.eval_dim(len)?;
-                Value::Plain(Plain::Int(ArrayD::from_shape_vec(IxDyn(&[n]), (0..n as i64).collect()).map_err(|e| VmError::Internal(e.to_string()))?))
+                Value::plain(Plain::Int(ArrayD::from_shape_vec(IxDyn(&[n]), (0..n as i64).collect()).map_err(|e| VmError::Internal(e.to_string()))?))
             }
-            Instr::DimValue { dim, .. } => Value::Plain(Plain::Int(ArrayD::from_elem(IxDyn(&[]), self.eval_dim(dim)? as i64))),
+            Instr::DimValue { dim, .. } => Value::plain(Plain::Int(ArrayD::from_elem(IxDyn(&[]), self.eval_dim(dim)? as i64))),
             Instr::Random { shape, .. } => {
                 let shape = self.eval_shape(shape)?;
                 let seed = crate::prg::fresh_seed().map_err(|e| VmError::Entropy(e.to_string()))?;
                 let bits = crate::prg::Prg::new(seed).next_vec(shape.iter().product());
                 let values = bits.into_iter().map(|b| (b >> 75) as f64 / (1u64 << 53) as f64).collect();
-                Value::Plain(Plain::Fix(ArrayD::from_shape_vec(IxDyn(&shape), values).map_err(|e| VmError::Internal(e.to_string()))?))
+                Value::plain(Plain::Fix(ArrayD::from_shape_vec(IxDyn(&shape), values).map_err(|e| VmError::Internal(e.to_string()))?))
             }
             Instr::Unary { op, a, seq, .. } => {
                 let (op, seq) = (*op, *seq);
                 match self.get(*a)?.clone() {
-                    Value::Plain(p) => Value::Plain(plain::unary(op, &p)?),
+                    Value::Plain(p) => Value::plain(plain::unary(op, &p)?),
                     Value::Shared { share, dtype } => match op {
                         UnaryOp::Neg => Value::Shared { share: share.mapv(u128::wrapping_neg), dtype },
                         UnaryOp::Not => Value::Shared { share: self.one_minus(&share), dtype },
@@ -546,7 +546,7 @@ impl<T: Transport> Machine<T> {
                 result?
             }
             Instr::Reduce { op, a, axis, seq, .. } => match self.get(*a)?.clone() {
-                Value::Plain(p) => Value::Plain(plain::reduce(*op, &p, *axis as usize)?),
+                Value::Plain(p) => Value::plain(plain::reduce(*op, &p, *axis as usize)?),
                 Value::Shared { share, dtype } => self.reduce_shares(*op, share, dtype, *axis as usize, *seq).await?,
             },
             Instr::Reshape { a, shape, .. } => {
@@ -566,11 +566,11 @@ impl<T: Transport> Machine<T> {
                 self.shape_op(v, &g)?
             }
             Instr::Transpose { a, .. } => match self.get(*a)? {
-                Value::Plain(p) => Value::Plain(plain::transpose(p)),
+                Value::Plain(p) => Value::plain(plain::transpose(p)),
                 Value::Shared { share, dtype } => Value::Shared { share: value::transpose(share), dtype: *dtype },
             },
             Instr::Sum { a, axis, .. } => match self.get(*a)? {
-                Value::Plain(p) => Value::Plain(plain::sum(p, *axis as usize)?),
+                Value::Plain(p) => Value::plain(plain::sum(p, *axis as usize)?),
                 Value::Shared { share, dtype } => Value::Shared { share: value::sum_axis(share, *axis as usize, 0, u128::wrapping_add)?, dtype: *dtype },
             },
             Instr::Concat { parts, axis, .. } => {
@@ -580,12 +580,12 @@ impl<T: Transport> Machine<T> {
                     let shares: Vec<ArrayD<u128>> = values.iter().map(|v| self.as_share(v)).collect::<Result<_, _>>()?;
                     Value::Shared { share: value::concat(&shares.iter().collect::<Vec<_>>(), axis)?, dtype: values[0].dtype() }
                 } else {
-                    let plains: Vec<&Plain> = values.iter().filter_map(|v| if let Value::Plain(p) = v { Some(p) } else { None }).collect();
-                    Value::Plain(plain::concat(&plains, axis)?)
+                    let plains: Vec<&Plain> = values.iter().filter_map(Value::as_plain).collect();
+                    Value::plain(plain::concat(&plains, axis)?)
                 }
             }
             Instr::Cast { a, to, .. } => match (self.get(*a)?, to) {
-                (Value::Plain(p), DType::Fix) => Value::Plain(plain::cast_to_fix(p)),
+                (Value::Plain(p), DType::Fix) => Value::plain(plain::cast_to_fix(p)),
                 (Value::Shared { share, dtype: DType::Int | DType::Bool }, DType::Fix) => {
                     let f = self.frac();
                     Value::Shared { share: share.mapv(|v| v.wrapping_shl(f)), dtype: DType::Fix }
@@ -620,14 +620,14 @@ impl<T: Transport> Machine<T> {
                 let (share, dtype) = self.shared(*src)?;
                 let tag = self.tag(*seq, 0);
                 let sum = self.proto.collect(&share, tag).await?;
-                Value::Plain(self.decode(to_array(sum, &shape)?, dtype))
+                Value::plain(self.decode(to_array(sum, &shape)?, dtype))
             }
             Instr::RevealAll { src, seq, .. } => {
                 let shape = self.get(*src)?.shape().to_vec();
                 let (share, dtype) = self.shared(*src)?;
                 let tag = self.tag(*seq, 0);
                 let sum = self.proto.open(&share, tag).await?;
-                Value::Plain(self.decode(to_array(sum, &shape)?, dtype))
+                Value::plain(self.decode(to_array(sum, &shape)?, dtype))
             }
             Instr::SendPlain { src, to, seq } => {
                 let bytes = plain_to_bytes(self.plain(*src)?);
@@ -640,7 +640,7 @@ impl<T: Transport> Machine<T> {
                 let tag = self.tag(*seq, 0);
                 let bytes = self.proto.comm.recv(*from, tag).await?;
                 let peer = self.proto.comm.parties[*from as usize].clone();
-                Value::Plain(plain_from_bytes(&bytes, *dtype, &shape).map_err(|message| VmError::Link { peer, message })?)
+                Value::plain(plain_from_bytes(&bytes, *dtype, &shape).map_err(|message| VmError::Link { peer, message })?)
             }
             Instr::Output { src, name } => {
                 let p = self.plain(*src)?.clone();
@@ -665,7 +665,7 @@ impl<T: Transport> Machine<T> {
         let owns = owners.contains(&self.proto.me());
         let outcome = crate::psi::run(&mut self.proto.comm, &spec, owns.then_some(&columns[..])).await?;
         *self.bindings.get_mut(size as usize).ok_or_else(|| VmError::Internal(format!("psi binds symbol {size}, which does not exist")))? = Some(outcome.size);
-        Ok(outcome.rows.map(|rows| Value::Plain(Plain::Int(ArrayD::from_shape_vec(IxDyn(&[rows.len()]), rows).unwrap_or_default()))))
+        Ok(outcome.rows.map(|rows| Value::plain(Plain::Int(ArrayD::from_shape_vec(IxDyn(&[rows.len()]), rows).unwrap_or_default()))))
     }
 
     /// The share in a register as a flat vector, with its dtype.
@@ -775,7 +775,7 @@ impl<T: Transport> Machine<T> {
     async fn binary(&mut self, op: BinOp, a: &Value, b: &Value, seq: u32) -> Result<Value, VmError> {
         let dtype = a.dtype();
         if let (Value::Plain(x), Value::Plain(y)) = (a, b) {
-            return Ok(Value::Plain(plain::binary(op, x, y)?));
+            return Ok(Value::plain(plain::binary(op, x, y)?));
         }
         if op.is_comparison() {
             return self.compare(op, a, b, seq).await;
@@ -872,16 +872,17 @@ impl<T: Transport> Machine<T> {
     /// computes b + c (a - b) with one Beaver product, which needs no truncation.
     async fn select(&mut self, c: &Value, a: &Value, b: &Value, seq: u32) -> Result<Value, VmError> {
         let dtype = a.dtype();
-        match (c, a, b) {
-            (Value::Plain(Plain::Bool(c)), Value::Plain(a), Value::Plain(b)) => Ok(Value::Plain(plain::select(c, a, b)?)),
-            (Value::Plain(Plain::Bool(c)), _, _) => {
+        match (c.as_plain(), a, b) {
+            (Some(Plain::Bool(c)), Value::Plain(a), Value::Plain(b)) => Ok(Value::plain(plain::select(c, a, b)?)),
+            (Some(Plain::Bool(c)), _, _) => {
                 let (x, y) = (self.as_share(a)?, self.as_share(b)?);
                 let shape = value::broadcast_shape(c.shape(), &value::broadcast_shape(x.shape(), y.shape())?)?;
                 let (c, x, y) = (value::broadcast_to(c, &shape)?, value::broadcast_to(&x, &shape)?, value::broadcast_to(&y, &shape)?);
                 let share = ndarray::Zip::from(&c).and(&x).and(&y).map_collect(|&c, &x, &y| if c { x } else { y });
                 Ok(Value::Shared { share, dtype })
             }
-            (Value::Shared { share: cs, .. }, _, _) => {
+            (None, _, _) => {
+                let Value::Shared { share: cs, .. } = c else { return Err(VmError::Internal("select's condition is neither plaintext nor a share".into())) };
                 let (x, y) = (self.as_share(a)?, self.as_share(b)?);
                 let diff = value::zip_with(&x, &y, u128::wrapping_sub)?;
                 let prod = self.mul_shares(cs, &diff, seq).await?;

@@ -201,11 +201,11 @@ fn run(module_path: PathBuf, mode: Mode, input_args: Vec<String>, out: PathBuf) 
         parties.push(LocalParty { segment, inputs, bindings });
     }
 
-    let mut constants: Vec<Option<Plain>> = vec![None; header.constants.len()];
+    let mut constants: Vec<Option<Arc<Plain>>> = vec![None; header.constants.len()];
     for id in parties.iter().flat_map(|p| p.segment.constants_used()) {
         if constants.get(id as usize).is_some_and(Option::is_none) {
             let c = module.constant(id).map_err(|e| e.to_string())?;
-            constants[id as usize] = Some(Plain::from_constant(c).map_err(|e| e.to_string())?);
+            constants[id as usize] = Some(Arc::new(Plain::from_constant(c).map_err(|e| e.to_string())?));
         }
     }
     let context = sfvm::interp::run_context(&header.module_hash, &format!("{mode:?}"));

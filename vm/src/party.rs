@@ -163,7 +163,7 @@ pub fn run_dealer(r: &DealerRun) -> Result<(), String> {
     Ok(())
 }
 
-type Prepared = (Vec<Plain>, Vec<Option<u64>>, Vec<Option<Plain>>);
+type Prepared = (Vec<Plain>, Vec<Option<u64>>, Vec<Option<Arc<Plain>>>);
 
 /// This party's inputs, the shape symbols they bind, and the constants its segment uses.
 fn prepare(r: &PartyRun, module: &mut ModuleFile, segment: &sf_isa::Segment, symbols: &[String], debug: &sf_isa::DebugInfo, n_constants: usize) -> Result<Prepared, String> {
@@ -177,10 +177,10 @@ fn prepare(r: &PartyRun, module: &mut ModuleFile, segment: &sf_isa::Segment, sym
         files.push((input.to_string(), PathBuf::from(file)));
     }
     let (inputs, bindings) = io::load_inputs(segment, name, "", &mut files, symbols, debug)?;
-    let mut constants: Vec<Option<Plain>> = vec![None; n_constants];
+    let mut constants: Vec<Option<Arc<Plain>>> = vec![None; n_constants];
     for id in segment.constants_used() {
         let c = module.constant(id).map_err(|e| e.to_string())?;
-        constants[id as usize] = Some(Plain::from_constant(c).map_err(|e| e.to_string())?);
+        constants[id as usize] = Some(Arc::new(Plain::from_constant(c).map_err(|e| e.to_string())?));
     }
 
     Ok((inputs, bindings, constants))

@@ -36,7 +36,7 @@ pub struct RunSpec {
     pub symbols: Arc<Vec<String>>,
     pub debug: Arc<DebugInfo>,
     /// Public constants, loaded once and shared by the parties of this process.
-    pub constants: Arc<Vec<Option<Plain>>>,
+    pub constants: Arc<Vec<Option<Arc<Plain>>>>,
     /// Names this run's module and session (see [`PartyJob::context`]).
     pub context: [u8; 32],
 }

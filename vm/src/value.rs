@@ -3,6 +3,7 @@
 use crate::error::VmError;
 use ndarray::{ArrayD, Axis, IxDyn};
 use sf_isa::DType;
+use std::sync::Arc;
 
 /// A plaintext tensor: a private value on its owner, or a public value on every party.
 #[derive(Clone, Debug, PartialEq)]
@@ -92,12 +93,26 @@ macro_rules! array_fn_dispatch {
 /// One party's view of a value.
 #[derive(Clone, Debug)]
 pub enum Value {
-    Plain(Plain),
+    /// Held by reference, so that a register, its copies and every party of a process share one
+    /// tensor: a loaded constant of gigabytes exists once in memory however often it is used.
+    Plain(Arc<Plain>),
     /// This party's additive share of a secret, in Z_2^128.
     Shared { share: ArrayD<u128>, dtype: DType },
 }
 
 impl Value {
+    pub fn plain(p: Plain) -> Value {
+        Value::Plain(Arc::new(p))
+    }
+
+    /// The plaintext, if this is not a share.
+    pub fn as_plain(&self) -> Option<&Plain> {
+        match self {
+            Value::Plain(p) => Some(p),
+            Value::Shared { .. } => None,
+        }
+    }
+
     pub fn shape(&self) -> &[usize] {
         match self {
             Value::Plain(p) => p.shape(),
