@@ -79,13 +79,19 @@ fn the_tools_name_a_bad_party_and_a_damaged_file() {
 /// A chain of 100,000 dependent operations compiles and runs: no pass recurses along the chain
 /// (a recursive cycle check overflowed the stack) and none is quadratic in a value's uses (each
 /// of the 50,000 additions reads bob's `y`). A million operations take 16 s and 1.6 GB
-/// (spec/module.md); this size keeps the suite fast.
+/// (spec/module.md); this size keeps the suite fast. A 1 MiB chunk limit cuts each party's
+/// code into parts, as the default 64 MiB limit does for a larger program.
 #[test]
 fn a_chain_of_a_hundred_thousand_operations_compiles_and_runs() {
     let s = Scratch::new("chain");
     let n = 100_000;
-    let src = chain_source(n);
-    let module = compile(&s, "chain", &src);
+    let src = s.write("chain.sf", &chain_source(n));
+    let module = s.path("chain.sfbc");
+    let o = run(Command::new(bin("sfc")).arg("compile").arg(&src).arg("-o").arg(&module).arg("--chunk-size").arg("1048576"));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let header = sf_isa::ModuleFile::open(&module).expect("module").header;
+    let code_parts = header.chunks.iter().filter(|c| c.kind == sf_isa::ChunkKind::Code && c.party == Some(0)).count();
+    assert!(code_parts > 1 && header.chunks.iter().all(|c| c.len <= 1 << 20), "{code_parts} code parts");
     let (x, y) = (s.write("x.csv", "1\n2\n"), s.write("y.csv", "0.5\n0.25\n"));
     let o = run(Command::new(bin("sfvm")).arg("run").arg(&module).arg("--input").arg(format!("alice.x={}", x.display())).arg("--input").arg(format!("bob.y={}", y.display())).arg("--out").arg(s.path("out")));
     assert!(o.status.success(), "{}", stderr(&o));

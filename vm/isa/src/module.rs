@@ -7,9 +7,10 @@
 //! offset 20  H bytes   header (bincode, fixed-width integers): module hash, parties, ring and
 //!                      fraction bits, symbols, constants (dtype, shape), chunk table (kind,
 //!                      party, item, offset, length, hash)
-//! then       chunks    code and debug info: each one bincode value; constants: raw
-//!                      little-endian 8-byte elements, split into parts at the chunk limit.
-//!                      Every chunk's BLAKE3 hash is in the chunk table.
+//! then       chunks    code and debug info: each one bincode value, its bytes cut into parts
+//!                      at the chunk limit; constants: raw little-endian 8-byte elements,
+//!                      split into parts at the chunk limit. Every chunk's BLAKE3 hash is in
+//!                      the chunk table.
 //! ```
 //!
 //! The module hash is BLAKE3 over the header with the hash field zeroed; since the header holds
@@ -172,8 +173,8 @@ impl DebugInfo {
 pub enum WriteError {
     #[error("cannot write {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
-    #[error("{what} is {size} bytes, over the chunk limit of {limit} bytes; raise --chunk-size")]
-    ChunkTooLarge { what: String, size: u64, limit: u64 },
+    #[error("a chunk limit of {limit} bytes is too small; give --chunk-size at least 8 bytes")]
+    ChunkLimit { limit: u64 },
     #[error("cannot encode {what}: {message}")]
     Encode { what: String, message: String },
 }
@@ -218,7 +219,8 @@ fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
 /// The body of one chunk, produced when it is hashed and again when it is written, so that a
 /// large constant is never held twice in memory.
 enum Body<'a> {
-    Encoded(Vec<u8>),
+    /// A part of an encoded segment or of the debug info.
+    Encoded(&'a [u8]),
     ConstantPart(&'a Constant, std::ops::Range<usize>),
 }
 
@@ -244,13 +246,23 @@ pub fn write_module(
     chunk_limit: u64,
 ) -> Result<Header, WriteError> {
     let enc_err = |what: &str, e: bincode::error::EncodeError| WriteError::Encode { what: what.to_string(), message: e.to_string() };
-    let mut bodies: Vec<(ChunkKind, Option<PartyId>, u32, Body)> = Vec::new();
+    if chunk_limit < 8 {
+        return Err(WriteError::ChunkLimit { limit: chunk_limit });
+    }
+    let mut encoded: Vec<(ChunkKind, Option<PartyId>, Vec<u8>)> = Vec::new();
     for seg in segments {
         let what = format!("the code of party {}", parties.get(seg.party as usize).map_or("?", |s| s));
-        bodies.push((ChunkKind::Code, Some(seg.party), 0, Body::Encoded(encode(seg).map_err(|e| enc_err(&what, e))?)));
+        encoded.push((ChunkKind::Code, Some(seg.party), encode(seg).map_err(|e| enc_err(&what, e))?));
     }
-    bodies.push((ChunkKind::Debug, None, 0, Body::Encoded(encode(debug).map_err(|e| enc_err("debug info", e))?)));
-    let per_part = (chunk_limit / 8).max(1) as usize;
+    encoded.push((ChunkKind::Debug, None, encode(debug).map_err(|e| enc_err("debug info", e))?));
+    // Code and debug info are cut into parts at the limit, numbered by `item`, so that no
+    // program is too large for a module.
+    let mut bodies: Vec<(ChunkKind, Option<PartyId>, u32, Body)> = Vec::new();
+    for (kind, party, bytes) in &encoded {
+        let parts = bytes.chunks(chunk_limit as usize).enumerate();
+        bodies.extend(parts.map(|(part, piece)| (*kind, *party, part as u32, Body::Encoded(piece))));
+    }
+    let per_part = (chunk_limit / 8) as usize;
     for (id, c) in constants.iter().enumerate() {
         let len = c.len();
         if len as u64 != c.shape.iter().product::<u64>() {
@@ -269,13 +281,6 @@ pub fn write_module(
     let mut entries = Vec::with_capacity(bodies.len());
     for (kind, party, item, body) in &bodies {
         let bytes = body.bytes();
-        if bytes.len() as u64 > chunk_limit {
-            let what = match (kind, party) {
-                (ChunkKind::Code, Some(p)) => format!("the code chunk of party {}", parties[*p as usize]),
-                _ => "the debug-info chunk".to_string(),
-            };
-            return Err(WriteError::ChunkTooLarge { what, size: bytes.len() as u64, limit: chunk_limit });
-        }
         entries.push(ChunkEntry { kind: *kind, party: *party, item: *item, offset: 0, len: bytes.len() as u64, hash: *blake3::hash(&bytes).as_bytes() });
     }
     let mut header = Header {
@@ -437,43 +442,38 @@ impl ModuleFile {
         Ok(Constant { shape: info.shape, values })
     }
 
-    /// Reads, verifies and decodes chunk `index`.
-    fn chunk<T: DeserializeOwned>(&mut self, index: usize) -> Result<T, LoadError> {
-        let body = self.chunk_bytes(index)?;
-        decode(&body).map_err(|detail| LoadError::ChunkDecode {
-            path: self.path.clone(),
-            chunk: self.header.chunk_name(index),
-            detail,
-        })
-    }
-
-    fn find(&self, kind: ChunkKind, party: Option<PartyId>) -> Option<usize> {
-        self.header.chunks.iter().position(|c| c.kind == kind && c.party == party)
+    /// Reads the parts of one encoded value (a segment, or the debug info), every part's hash
+    /// checked, and decodes them as one; `what` names it when it is missing.
+    fn parts<T: DeserializeOwned>(&mut self, kind: ChunkKind, party: Option<PartyId>, what: &str) -> Result<(T, String), LoadError> {
+        let parts: Vec<usize> = (0..self.header.chunks.len()).filter(|&i| self.header.chunks[i].kind == kind && self.header.chunks[i].party == party).collect();
+        let (Some(&first), Some(&last)) = (parts.first(), parts.last()) else {
+            return Err(LoadError::Missing { path: self.path.clone(), what: what.to_string() });
+        };
+        let name = if parts.len() == 1 { self.header.chunk_name(first) } else { format!("{} to {last}", self.header.chunk_name(first)) };
+        let path = self.path.clone();
+        let decode_error = |detail: String| LoadError::ChunkDecode { path: path.clone(), chunk: name.clone(), detail };
+        if let Some(k) = parts.iter().enumerate().position(|(k, &i)| self.header.chunks[i].item != k as u32) {
+            return Err(decode_error(format!("its part {k} is numbered {}", self.header.chunks[parts[k]].item)));
+        }
+        let mut body = Vec::with_capacity(parts.iter().map(|&i| self.header.chunks[i].len as usize).sum());
+        for &i in &parts {
+            body.extend(self.chunk_bytes(i)?);
+        }
+        let value = decode(&body).map_err(decode_error)?;
+        Ok((value, name))
     }
 
     /// The segment of `party`, and nothing of any other party's.
     pub fn segment(&mut self, party: PartyId) -> Result<Segment, LoadError> {
-        let index = self.find(ChunkKind::Code, Some(party)).ok_or_else(|| LoadError::Missing {
-            path: self.path.clone(),
-            what: format!("code for party {party}"),
-        })?;
-        let seg: Segment = self.chunk(index)?;
+        let (seg, name): (Segment, String) = self.parts(ChunkKind::Code, Some(party), &format!("code for party {party}"))?;
         if seg.party != party {
-            return Err(LoadError::ChunkDecode {
-                path: self.path.clone(),
-                chunk: self.header.chunk_name(index),
-                detail: format!("it holds the segment of party {}", seg.party),
-            });
+            return Err(LoadError::ChunkDecode { path: self.path.clone(), chunk: name, detail: format!("it holds the segment of party {}", seg.party) });
         }
         Ok(seg)
     }
 
     pub fn debug_info(&mut self) -> Result<DebugInfo, LoadError> {
-        let index = self.find(ChunkKind::Debug, None).ok_or_else(|| LoadError::Missing {
-            path: self.path.clone(),
-            what: "debug info".to_string(),
-        })?;
-        self.chunk(index)
+        Ok(self.parts(ChunkKind::Debug, None, "debug info")?.0)
     }
 }
 
@@ -564,6 +564,25 @@ mod tests {
             let err = result.expect_err(&format!("flipped byte {i} was accepted"));
             assert!(err.to_string().contains("bad.sfbc"), "{err}");
         }
+    }
+
+    #[test]
+    fn code_and_debug_info_are_cut_into_parts_at_the_chunk_limit() {
+        let dir = tempdir("parts");
+        let path = dir.join("p.sfbc");
+        let code: Vec<Instr> = (0..200).map(|i| Instr::Const { dst: i, value: Literal::Fix(i as f64) }).collect();
+        let seg = Segment { party: 0, inputs: vec![], n_regs: 200, body: crate::Block { locs: vec![0; code.len()], code } };
+        let other = Segment { party: 1, ..seg.clone() };
+        let debug = DebugInfo { file: "p.sf".into(), source: "let a = 1.5;\n".repeat(50), locs: vec![SourceLoc { line: 1, col: 1, end_line: 1, end_col: 12 }] };
+        let limit = 256;
+        let header = write_module(&path, vec!["alice".into(), "bob".into()], 40, vec![], &[seg.clone(), other], &debug, &[], limit).expect("write");
+        let count = |kind, party| header.chunks.iter().filter(|c| c.kind == kind && c.party == party).count();
+        assert!(count(ChunkKind::Code, Some(0)) > 4 && count(ChunkKind::Debug, None) > 1, "{:?}", header.chunks);
+        assert!(header.chunks.iter().all(|c| c.len <= limit));
+        let mut m = ModuleFile::open(&path).expect("open");
+        assert_eq!(m.segment(0).expect("segment"), seg);
+        assert_eq!(m.debug_info().expect("debug"), debug);
+        assert!(write_module(&path, vec!["a".into(), "b".into()], 40, vec![], &[seg], &debug, &[], 4).is_err(), "a limit under 8 bytes is refused");
     }
 
     #[test]
