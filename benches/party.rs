@@ -148,5 +148,9 @@ fn party_vs_sim(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, party_vs_sim);
+fn allocator(_: &mut Criterion) {
+    sf_benches::keep_freed_memory();
+}
+
+criterion_group!(benches, allocator, party_vs_sim);
 criterion_main!(benches);

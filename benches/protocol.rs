@@ -118,5 +118,9 @@ fn positive(x: &[u128]) -> Vec<u128> {
     x.iter().map(|v| (v >> 84) + (1 << 40)).collect()
 }
 
-criterion_group!(benches, mul, matmul, nonlinear);
+fn allocator(_: &mut Criterion) {
+    sf_benches::keep_freed_memory();
+}
+
+criterion_group!(benches, allocator, mul, matmul, nonlinear);
 criterion_main!(benches);

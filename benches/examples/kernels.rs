@@ -191,6 +191,7 @@ fn matmul_reference(x: &[f64], y: &[f64], n: usize) -> Vec<f64> {
 }
 
 fn main() -> ExitCode {
+    sf_benches::keep_freed_memory();
     let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
     let name = args.first().map(String::as_str).unwrap_or("mul");
     let Some(w) = workload(name) else {

@@ -510,13 +510,13 @@ impl<T: Transport> Machine<T> {
                             // |x| = x - 2 [x < 0] x: the sign bit, then one product (no truncation:
                             // the bit is an unscaled 0 or 1).
                             let mut steps = Steps::new(seq, self.iter_key);
-                            let neg = self.proto.is_negative(&flat(&share), &mut steps).await?;
-                            let prod = self.proto.mul(&neg, &flat(&share), steps.tag()).await?;
-                            let out = flat(&share).iter().zip(prod).map(|(x, p)| x.wrapping_sub(p.wrapping_mul(2))).collect();
+                            let neg = self.proto.is_negative(&value::to_flat(&share), &mut steps).await?;
+                            let prod = self.proto.mul(&neg, &value::to_flat(&share), steps.tag()).await?;
+                            let out = value::to_flat(&share).iter().zip(prod).map(|(x, p)| x.wrapping_sub(p.wrapping_mul(2))).collect();
                             Value::Shared { share: to_array(out, share.shape())?, dtype }
                         }
                         _ => {
-                            let x = flat(&share);
+                            let x = value::to_flat(&share);
                             let mut steps = Steps::new(seq, self.iter_key);
                             let out = match op {
                                 UnaryOp::Exp => self.proto.exp(&x, &mut steps).await?,
@@ -601,7 +601,7 @@ impl<T: Transport> Machine<T> {
                 }
                 let dtype = p.dtype();
                 let encoded = self.encode(p)?;
-                let share = self.proto.share_own(&flat(&encoded))?;
+                let share = self.proto.share_own(&value::to_flat(&encoded))?;
                 Value::Shared { share: to_array(share, &expected)?, dtype }
             }
             Instr::ShareRecv { owner, dtype, shape, .. } => {
@@ -671,7 +671,7 @@ impl<T: Transport> Machine<T> {
     /// The share in a register as a flat vector, with its dtype.
     fn shared(&self, r: Reg) -> Result<(Vec<u128>, DType), VmError> {
         match self.get(r)? {
-            Value::Shared { share, dtype } => Ok((flat(share), *dtype)),
+            Value::Shared { share, dtype } => Ok((value::to_flat(share), *dtype)),
             Value::Plain(_) => Err(VmError::Internal(format!("register {r} holds plaintext where a share was expected"))),
         }
     }
@@ -686,7 +686,7 @@ impl<T: Transport> Machine<T> {
     async fn compare(&mut self, op: BinOp, a: &Value, b: &Value, seq: u32) -> Result<Value, VmError> {
         let (x, y) = (self.as_share(a)?, self.as_share(b)?);
         let shape = value::broadcast_shape(x.shape(), y.shape())?;
-        let (x, y) = (flat(&value::broadcast_to(&x, &shape)?), flat(&value::broadcast_to(&y, &shape)?));
+        let (x, y) = (value::to_flat(&value::broadcast_to(&x, &shape)?), value::to_flat(&value::broadcast_to(&y, &shape)?));
         let x_minus_y: Vec<u128> = x.iter().zip(&y).map(|(p, q)| p.wrapping_sub(*q)).collect();
         let y_minus_x: Vec<u128> = x_minus_y.iter().map(|v| v.wrapping_neg()).collect();
         let mut steps = Steps::new(seq, self.iter_key);
@@ -725,7 +725,7 @@ impl<T: Transport> Machine<T> {
         let outer: Vec<usize> = moved.shape()[..nd - 1].to_vec();
         let mut width = moved.shape()[nd - 1];
         let rows: usize = outer.iter().product();
-        let mut vals = flat(&moved);
+        let mut vals = value::to_flat(&moved);
         let first = self.proto.me() == 0;
         let mut idx: Vec<u128> = (0..rows * width).map(|k| if first { encode_int((k % width) as i64) } else { 0 }).collect();
         let maximum = matches!(op, ReduceOp::Max | ReduceOp::ArgMax);
@@ -833,7 +833,7 @@ impl<T: Transport> Machine<T> {
             (BinOp::Div, a, b) => {
                 let (x, y) = (self.as_share(a)?, self.as_share(b)?);
                 let shape = value::broadcast_shape(x.shape(), y.shape())?;
-                let (x, y) = (flat(&value::broadcast_to(&x, &shape)?), flat(&value::broadcast_to(&y, &shape)?));
+                let (x, y) = (value::to_flat(&value::broadcast_to(&x, &shape)?), value::to_flat(&value::broadcast_to(&y, &shape)?));
                 let mut steps = Steps::new(seq, self.iter_key);
                 let r = self.proto.reciprocal(&y, &mut steps).await?;
                 let q = self.proto.mul_fix(&x, &r, &mut steps).await?;
@@ -844,7 +844,7 @@ impl<T: Transport> Machine<T> {
             (BinOp::MatMul, Value::Shared { share: x, .. }, Value::Shared { share: y, .. }) => {
                 let (dims, shape) = value::matmul_dims(x.shape(), y.shape())?;
                 let tag = self.tag(seq, 0);
-                let z = self.proto.matmul(&flat(x), &flat(y), dims, tag).await?;
+                let z = self.proto.matmul(&value::to_flat(x), &value::to_flat(y), dims, tag).await?;
                 to_array(z, &shape)?
             }
             (op, _, _) => return Err(not_yet(&format!("`{}` on secrets", op.name()))),
@@ -852,7 +852,7 @@ impl<T: Transport> Machine<T> {
         let share = if truncate {
             let shape = share.shape().to_vec();
             let tag = self.tag(seq, 1);
-            to_array(self.proto.truncate(&flat(&share), tag).await?, &shape)?
+            to_array(self.proto.truncate(&value::to_flat(&share), tag).await?, &shape)?
         } else {
             share
         };
@@ -864,7 +864,7 @@ impl<T: Transport> Machine<T> {
         let shape = value::broadcast_shape(x.shape(), y.shape())?;
         let (x, y) = (value::broadcast_to(x, &shape)?, value::broadcast_to(y, &shape)?);
         let tag = self.tag(seq, 0);
-        let z = self.proto.mul(&flat(&x), &flat(&y), tag).await?;
+        let z = self.proto.mul(&value::to_flat(&x), &value::to_flat(&y), tag).await?;
         to_array(z, &shape)
     }
 
@@ -915,10 +915,6 @@ fn scalar(value: Literal) -> Plain {
 /// Folds loop iteration numbers into one tag component (FNV-1a); equal stacks give equal keys.
 fn fold_iterations(stack: &[u64]) -> u64 {
     stack.iter().fold(0xcbf29ce484222325u64, |h, &i| (h ^ i).wrapping_mul(0x100000001b3)).wrapping_add(stack.len() as u64)
-}
-
-fn flat<T: Copy>(a: &ArrayD<T>) -> Vec<T> {
-    a.iter().copied().collect()
 }
 
 fn to_array<T>(v: Vec<T>, shape: &[usize]) -> Result<ArrayD<T>, VmError> {

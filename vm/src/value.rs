@@ -219,14 +219,86 @@ pub fn sum_axis<T: Copy>(a: &ArrayD<T>, axis: usize, zero: T, add: impl Fn(T, T)
     Ok(a.fold_axis(Axis(axis), zero, |&acc, &x| add(acc, x)))
 }
 
+/// Joins tensors along `axis`, in standard layout (ndarray's `concatenate` may give a
+/// column-major result, which every later pass would then walk element by element).
 pub fn concat<T: Clone>(parts: &[&ArrayD<T>], axis: usize) -> Result<ArrayD<T>, VmError> {
     let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
-    ndarray::concatenate(Axis(axis), &views).map_err(|_| {
+    let joined = ndarray::concatenate(Axis(axis), &views).map_err(|_| {
         let shapes: Vec<String> = parts.iter().map(|p| fmt_shape(p.shape())).collect();
         VmError::Shape(format!("cannot concatenate shapes {} along axis {axis}", shapes.join(", ")))
-    })
+    })?;
+    let slices: Option<Vec<&[T]>> = parts.iter().map(|p| p.as_slice()).collect();
+    let Some(slices) = slices else {
+        return Ok(joined.as_standard_layout().into_owned());
+    };
+    // Row-major parts: for each index over the axes before `axis`, each part's contiguous
+    // block in turn.
+    let outer: usize = joined.shape()[..axis].iter().product();
+    let mut out = Vec::with_capacity(joined.len());
+    for o in 0..outer {
+        for (part, slice) in parts.iter().zip(&slices) {
+            let block: usize = part.shape()[axis..].iter().product();
+            out.extend_from_slice(&slice[o * block..(o + 1) * block]);
+        }
+    }
+    ArrayD::from_shape_vec(joined.raw_dim(), out).map_err(|e| VmError::Internal(e.to_string()))
 }
 
-pub fn transpose<T: Clone>(a: &ArrayD<T>) -> ArrayD<T> {
-    a.t().as_standard_layout().into_owned()
+/// The transpose, in standard layout. A row-major matrix is transposed in tiles that stay in
+/// cache, since walking an `ArrayD` element by element costs tens of nanoseconds each.
+pub fn transpose<T: Copy>(a: &ArrayD<T>) -> ArrayD<T> {
+    const TILE: usize = 32;
+    match (a.shape(), a.as_slice()) {
+        (&[rows, cols], Some(src)) if !src.is_empty() => {
+            let mut out = vec![src[0]; src.len()];
+            for i0 in (0..rows).step_by(TILE) {
+                for j0 in (0..cols).step_by(TILE) {
+                    for i in i0..(i0 + TILE).min(rows) {
+                        for j in j0..(j0 + TILE).min(cols) {
+                            out[j * rows + i] = src[i * cols + j];
+                        }
+                    }
+                }
+            }
+            ArrayD::from_shape_vec(IxDyn(&[cols, rows]), out).unwrap_or_else(|_| a.t().as_standard_layout().into_owned())
+        }
+        _ => a.t().as_standard_layout().into_owned(),
+    }
+}
+
+/// The elements in row-major order: a copy of the memory when the array is contiguous, which
+/// is the usual case, and an element-by-element walk only when it is not.
+pub fn to_flat<T: Copy>(a: &ArrayD<T>) -> Vec<T> {
+    match a.as_slice() {
+        Some(s) => s.to_vec(),
+        None => a.iter().copied().collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tiled_transpose_matches_ndarray() {
+        for (r, c) in [(1, 1), (3, 70), (70, 3), (33, 65), (100, 100)] {
+            let a = ArrayD::from_shape_vec(IxDyn(&[r, c]), (0..(r * c) as u128).collect()).expect("shape");
+            assert_eq!(transpose(&a), a.t().as_standard_layout().into_owned(), "{r} x {c}");
+        }
+        let v = ArrayD::from_shape_vec(IxDyn(&[4]), vec![1i64, 2, 3, 4]).expect("shape");
+        assert_eq!(transpose(&v), v);
+    }
+
+    #[test]
+    fn concat_is_row_major_and_matches_ndarray() {
+        let a = ArrayD::from_shape_vec(IxDyn(&[3, 2]), (0..6u128).collect()).expect("shape");
+        let b = ArrayD::from_shape_vec(IxDyn(&[3, 1]), (10..13u128).collect()).expect("shape");
+        for (parts, axis) in [(vec![&a, &b], 1), (vec![&a, &a], 0)] {
+            let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+            let got = concat(&parts, axis).expect("concat");
+            assert!(got.is_standard_layout());
+            assert_eq!(got, ndarray::concatenate(Axis(axis), &views).expect("ndarray"));
+        }
+        assert!(concat(&[&a, &b], 0).is_err(), "mismatched shapes are refused");
+    }
 }
