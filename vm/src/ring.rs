@@ -25,22 +25,10 @@ pub fn decode_int(x: u128) -> i64 {
     x as u64 as i64
 }
 
-/// `a @ b` for row-major matrices over the ring, i-k-j order so the inner loop streams rows.
+/// `a @ b` for row-major matrices over the ring (the vector kernel of `sf_kernels` where the
+/// CPU has AVX-512 IFMA, else its portable one; the results are identical).
 pub fn matmul(a: &[u128], b: &[u128], m: usize, k: usize, n: usize) -> Vec<u128> {
-    let mut c = vec![0u128; m * n];
-    for i in 0..m {
-        let row = &mut c[i * n..(i + 1) * n];
-        for p in 0..k {
-            let x = a[i * k + p];
-            if x == 0 {
-                continue;
-            }
-            for (out, &y) in row.iter_mut().zip(&b[p * n..(p + 1) * n]) {
-                *out = out.wrapping_add(x.wrapping_mul(y));
-            }
-        }
-    }
-    c
+    sf_kernels::matmul(a, b, m, k, n)
 }
 
 /// Arithmetic right shift of a ring element read as a signed number.

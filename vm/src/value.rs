@@ -244,24 +244,11 @@ pub fn concat<T: Clone>(parts: &[&ArrayD<T>], axis: usize) -> Result<ArrayD<T>, 
     ArrayD::from_shape_vec(joined.raw_dim(), out).map_err(|e| VmError::Internal(e.to_string()))
 }
 
-/// The transpose, in standard layout. A row-major matrix is transposed in tiles that stay in
-/// cache, since walking an `ArrayD` element by element costs tens of nanoseconds each.
-pub fn transpose<T: Copy>(a: &ArrayD<T>) -> ArrayD<T> {
-    const TILE: usize = 32;
+/// The transpose, in standard layout. A row-major matrix is transposed in cache-sized tiles,
+/// since walking an `ArrayD` element by element costs tens of nanoseconds each.
+pub fn transpose<T: Copy + Default>(a: &ArrayD<T>) -> ArrayD<T> {
     match (a.shape(), a.as_slice()) {
-        (&[rows, cols], Some(src)) if !src.is_empty() => {
-            let mut out = vec![src[0]; src.len()];
-            for i0 in (0..rows).step_by(TILE) {
-                for j0 in (0..cols).step_by(TILE) {
-                    for i in i0..(i0 + TILE).min(rows) {
-                        for j in j0..(j0 + TILE).min(cols) {
-                            out[j * rows + i] = src[i * cols + j];
-                        }
-                    }
-                }
-            }
-            ArrayD::from_shape_vec(IxDyn(&[cols, rows]), out).unwrap_or_else(|_| a.t().as_standard_layout().into_owned())
-        }
+        (&[rows, cols], Some(src)) => ArrayD::from_shape_vec(IxDyn(&[cols, rows]), sf_kernels::transpose(src, rows, cols)).unwrap_or_else(|_| a.t().as_standard_layout().into_owned()),
         _ => a.t().as_standard_layout().into_owned(),
     }
 }
