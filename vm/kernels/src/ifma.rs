@@ -10,6 +10,7 @@
 
 #[cfg(target_arch = "x86_64")]
 mod imp {
+    use rayon::prelude::*;
     use std::arch::x86_64::*;
 
     const M52: u64 = (1 << 52) - 1;
@@ -17,6 +18,9 @@ mod imp {
     const KC: usize = 512;
     /// Output rows per tile; each has three accumulators of eight columns.
     const ROWS: usize = 4;
+    /// Products of at least this many multiply-adds (about 20 ms of one core) are split into
+    /// bands of rows, one per thread.
+    const PARALLEL_MACS: usize = 1 << 26;
 
     pub fn available() -> bool {
         is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512ifma")
@@ -49,23 +53,32 @@ mod imp {
         }
         let al: Vec<u64> = a.iter().flat_map(|&v| [v as u64 & M52, (v >> 52) as u64 & M52, (v >> 104) as u64]).collect();
         let mut c = vec![0u128; m * n];
-        for jb in 0..blocks {
-            let cols = (n - jb * 8).min(8);
-            let panel = &bl[jb * k * 24..(jb + 1) * k * 24];
-            let mut i0 = 0;
-            while i0 + ROWS <= m {
-                // SAFETY: the caller guarantees the CPU features this function was enabled for.
-                let sums = unsafe { tile::<ROWS>(&al[i0 * k * 3..(i0 + ROWS) * k * 3], panel, k) };
-                store(&mut c, &sums, i0, jb, cols, n);
-                i0 += ROWS;
+        // Bands of rows, each a multiple of the tile height, computed side by side when the
+        // product is large enough to repay a thread's start.
+        let band = if m * k * n >= PARALLEL_MACS { m.div_ceil(rayon::current_num_threads()).next_multiple_of(ROWS) } else { m };
+        c.par_chunks_mut(band.max(1) * n).enumerate().for_each(|(index, out)| {
+            let first = index * band;
+            let rows = out.len() / n.max(1);
+            for jb in 0..blocks {
+                let cols = (n - jb * 8).min(8);
+                let panel = &bl[jb * k * 24..(jb + 1) * k * 24];
+                let mut i = 0;
+                while i < rows {
+                    let r0 = first + i;
+                    if i + ROWS <= rows {
+                        // SAFETY: `product` runs only where the CPU has AVX-512F and IFMA.
+                        let sums = unsafe { tile::<ROWS>(&al[r0 * k * 3..(r0 + ROWS) * k * 3], panel, k) };
+                        store(out, &sums, i, jb, cols, n);
+                        i += ROWS;
+                    } else {
+                        // SAFETY: as above.
+                        let sums = unsafe { tile::<1>(&al[r0 * k * 3..(r0 + 1) * k * 3], panel, k) };
+                        store(out, &sums, i, jb, cols, n);
+                        i += 1;
+                    }
+                }
             }
-            while i0 < m {
-                // SAFETY: as above.
-                let sums = unsafe { tile::<1>(&al[i0 * k * 3..(i0 + 1) * k * 3], panel, k) };
-                store(&mut c, &sums, i0, jb, cols, n);
-                i0 += 1;
-            }
-        }
+        });
         c
     }
 

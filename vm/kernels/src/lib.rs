@@ -110,13 +110,14 @@ mod tests {
     }
 
     /// Shapes around the kernel's tile edges (8 columns, 4 rows), its accumulator fold (every
-    /// 512 steps of k) and the matrix-vector cases.
+    /// 512 steps of k), the matrix-vector cases, and one large enough to be split into bands
+    /// of rows across threads.
     #[test]
     fn the_vector_kernel_matches_the_portable_one() {
         if !simd_available() {
             eprintln!("this CPU has no AVX-512 IFMA: only the portable kernel runs here");
         }
-        let shapes = [(1, 1, 1), (3, 5, 7), (4, 8, 8), (5, 9, 17), (13, 1000, 9), (1, 600, 1), (17, 1, 33), (64, 513, 40), (100, 1025, 1), (1, 300, 70), (33, 64, 3)];
+        let shapes = [(1, 1, 1), (3, 5, 7), (4, 8, 8), (5, 9, 17), (13, 1000, 9), (1, 600, 1), (17, 1, 33), (64, 513, 40), (100, 1025, 1), (1, 300, 70), (33, 64, 3), (261, 1000, 259)];
         for (i, &(m, k, n)) in shapes.iter().enumerate() {
             let (a, b) = (random(m * k, i as u128 + 1), random(k * n, i as u128 + 100));
             let want = schoolbook(&a, &b, m, k, n);
