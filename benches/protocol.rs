@@ -38,8 +38,8 @@ fn report(what: &str, iters: u64, t: Traffic) {
 fn mul(c: &mut Criterion) {
     let mut g = c.benchmark_group("secret_mul_fix");
     g.sample_size(10);
-    for parties in [2, 3] {
-        for len in [100_000usize, 1_000_000] {
+    for (parties, len) in [(2, 100_000usize), (2, 1_000_000), (2, 10_000_000), (3, 100_000), (3, 1_000_000)] {
+        {
             g.throughput(Throughput::Elements(len as u64));
             let op = |p: &mut Semi2k<MemTransport>, x: &[u128], y: &[u128]| {
                 futures::executor::block_on(async {
@@ -58,7 +58,7 @@ fn mul(c: &mut Criterion) {
 fn matmul(c: &mut Criterion) {
     let mut g = c.benchmark_group("secret_matmul_fix");
     g.sample_size(10);
-    for size in [128usize, 256] {
+    for size in [128usize, 256, 512, 1024] {
         g.throughput(Throughput::Elements((size * size * size) as u64));
         let op = move |p: &mut Semi2k<MemTransport>, x: &[u128], y: &[u128]| {
             futures::executor::block_on(async {
@@ -82,10 +82,17 @@ fn nonlinear(c: &mut Criterion) {
     let len = 1_000_000usize;
     g.throughput(Throughput::Elements(len as u64));
     type Kernel = fn(&mut Semi2k<MemTransport>, &[u128], &[u128]);
-    let kernels: [(&str, Kernel); 9] = [
+    let kernels: [(&str, Kernel); 10] = [
         ("less_than", |p, x, y| {
             let d: Vec<u128> = x.iter().zip(y).map(|(a, b)| a.wrapping_sub(*b)).collect();
             std::hint::black_box(futures::executor::block_on(p.is_negative(&d, &mut Steps::new(0, 0))).expect("cmp"));
+        }),
+        // relu(x) = x - x [x < 0], the bit unscaled so that the product needs no truncation.
+        ("relu", |p, x, _| {
+            let mut s = Steps::new(0, 0);
+            let neg = futures::executor::block_on(p.is_negative(x, &mut s)).expect("cmp");
+            let masked = futures::executor::block_on(p.mul(x, &neg, s.tag())).expect("mul");
+            std::hint::black_box(x.iter().zip(masked).map(|(a, b)| a.wrapping_sub(b)).collect::<Vec<u128>>());
         }),
         ("exp", |p, x, _| drop(futures::executor::block_on(p.exp(&small(x), &mut Steps::new(0, 0))).expect("exp"))),
         ("log", |p, x, _| drop(futures::executor::block_on(p.log(&positive(x), &mut Steps::new(0, 0))).expect("log"))),

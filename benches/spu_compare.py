@@ -119,23 +119,9 @@ def lr_run(work):
     rows, cols, epochs, rate, seed = 10000, 100, 10, 1.0, 20240601
     X, y, _, _ = spu_bench._lr_data(rows, cols, seed)
     h = cols // 2
-    source = f"""parties alice, bob;
-use std::nn::{{sigmoid}};
-let xa: fix[n, {h}] @alice = input("xa");
-let xb: fix[n, {cols - h}] @bob = input("xb");
-let y: fix[n] @bob = input("y");
-let x = concat([xa, xb], axis: 1);
-let mut w = zeros([{cols}]);
-let mut b = 0.0;
-for _ in 0..{epochs} {{
-    let p = sigmoid(x @ w + b);
-    let r = p - y;
-    w = w - {rate} * (x.T @ r) / n;
-    b = b - {rate} * sum(r, axis: 0) / n;
-}}
-output(reveal(w, to: alice), "w");
-output(reveal(b, to: alice), "b");
-"""
+    # The program of benches/programs.rs: 50 + 50 columns, 10 epochs at rate 1.
+    with open(os.path.join(HERE, "programs", "logistic_regression.sf")) as f:
+        source = f.read()
     _, run_s = compile_and_run(work, "lr", source, {"alice.xa": X[:, :h], "bob.xb": X[:, h:], "bob.y": y})
     w_ref, b_ref = spu_bench._lr_numpy(X, y, epochs, rate)
     w = read_output(work, "alice", "w")

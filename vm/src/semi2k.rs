@@ -318,19 +318,7 @@ impl<T: Transport> Semi2k<T> {
         ef.extend(y.iter().zip(&b).map(|(y, b)| y.wrapping_sub(*b)));
         let theirs = self.exchange_masked(ef, tag, add_assign).await?;
         let (te, tf) = theirs.split_at(n);
-        let first = self.me() == 0;
-        Ok((0..n)
-            .map(|i| {
-                let e = te[i].wrapping_add(x[i]).wrapping_sub(a[i]);
-                let g = tf[i].wrapping_add(y[i]).wrapping_sub(b[i]);
-                let z = c[i].wrapping_add(e.wrapping_mul(b[i])).wrapping_add(g.wrapping_mul(a[i]));
-                let z = if first { z.wrapping_add(e.wrapping_mul(g)) } else { z };
-                match truncate_two {
-                    None => z,
-                    Some(bits) => shift_share(z, bits, first),
-                }
-            })
-            .collect())
+        Ok(beaver_combine(BeaverShares { theirs: [te, tf], operands: [x, y], triple: [&a, &b, &c] }, self.me() == 0, truncate_two))
     }
 
     /// Product of shared matrices (m x k) @ (k x n): one round.
@@ -669,6 +657,33 @@ impl<T: Transport> Semi2k<T> {
 /// One party's part of the two-party local truncation (SecureML): the first party shifts its
 /// share, the second the negation of its own, so that the two shifts sum to x / 2^bits up to
 /// one unit, except with probability about |x| / 2^127.
+/// What Beaver's final pass reads, per element: the other parties' masked operands, this
+/// party's operands, and its triple (a, b, c).
+pub struct BeaverShares<'a> {
+    pub theirs: [&'a [u128]; 2],
+    pub operands: [&'a [u128]; 2],
+    pub triple: [&'a [u128]; 3],
+}
+
+/// Beaver's local step, in one pass: the openings e = x - a and g = y - b (the others' part plus
+/// this party's, recomputed rather than stored), then z = c + e b + g a, plus e g on party 0,
+/// and for two parties the local truncation by `truncate_two` bits.
+pub fn beaver_combine(s: BeaverShares, first: bool, truncate_two: Option<u32>) -> Vec<u128> {
+    let ([te, tf], [x, y], [a, b, c]) = (s.theirs, s.operands, s.triple);
+    (0..x.len())
+        .map(|i| {
+            let e = te[i].wrapping_add(x[i]).wrapping_sub(a[i]);
+            let g = tf[i].wrapping_add(y[i]).wrapping_sub(b[i]);
+            let z = c[i].wrapping_add(e.wrapping_mul(b[i])).wrapping_add(g.wrapping_mul(a[i]));
+            let z = if first { z.wrapping_add(e.wrapping_mul(g)) } else { z };
+            match truncate_two {
+                None => z,
+                Some(bits) => shift_share(z, bits, first),
+            }
+        })
+        .collect()
+}
+
 fn shift_share(share: u128, bits: u32, first: bool) -> u128 {
     if first {
         ring::shr_signed(share, bits)
