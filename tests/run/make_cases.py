@@ -169,3 +169,20 @@ write("compare", "expected/bob/max0.csv", [max(r[j] for r in m) for j in range(3
 write("compare", "expected/bob/argmax0.csv", [max(range(n), key=lambda i: (m[i][j], -i)) for j in range(3)])
 write("compare", "expected/bob/min1.csv", [min(r) for r in m])
 write("compare", "expected/bob/argmin1.csv", [min(range(3), key=lambda j: (r[j], j)) for r in m])
+
+# masks: one secret matrix in several products, as itself and transposed, in a loop.
+n = 5
+xa, xb, v = mat(n, 2, -1.0, 1.0), mat(n, 2, -1.0, 1.0), vec(4, -1.0, 1.0)
+write("masks", "data/alice.xa.csv", xa)
+write("masks", "data/bob.xb.csv", xb)
+write("masks", "data/carol.v.csv", v)
+x = [a + b for a, b in zip(xa, xb)]
+xt = [list(c) for c in zip(*x)]
+w = v[:]
+for _ in range(3):
+    p = [sum(r[j] * w[j] for j in range(4)) for r in x]
+    g = [sum(xt[i][k] * p[k] for k in range(n)) for i in range(4)]
+    w = [wi - 0.1 * gi for wi, gi in zip(w, g)]
+write("masks", "expected/alice/w.csv", w)
+write("masks", "expected/bob/gram.csv", matmul(xt, x))
+write("masks", "expected/carol/s.csv", [sum(w)])

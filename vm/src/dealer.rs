@@ -35,8 +35,14 @@ pub enum DealerMode {
 pub enum Request {
     /// Random operands and their elementwise product, `len` elements.
     Elementwise { len: u64, product: Product },
-    /// Random matrices a (m x k), b (k x n) and c = a b.
-    Matmul { m: u64, k: u64, n: u64 },
+    /// Random matrices a (m x k), b (k x n) and c = a b. With `keep`, the dealer remembers
+    /// where a lies in every party's stream, under that number, for [`Request::MatmulReuse`].
+    Matmul { m: u64, k: u64, n: u64, keep: Option<u32> },
+    /// A fresh b (k x n) and c = a b for the a kept under `mask` (its transpose if
+    /// `transposed`): a product whose left operand was masked before and is opened no more.
+    MatmulReuse { m: u64, k: u64, n: u64, mask: u32, transposed: bool },
+    /// The kept mask is used no more.
+    Release { mask: u32 },
     /// r, (r mod 2^127) >> bits and msb(r), for probabilistic truncation by `bits`.
     Trunc { len: u64, bits: u32 },
     /// A random bit (in bit 0), XOR-shared and arithmetically shared.
@@ -71,11 +77,12 @@ impl Request {
         let u = |v: u64| v as usize;
         match *self {
             Request::Elementwise { len, product } => vec![u(len); product.operands() + 1],
-            Request::Matmul { m, k, n } => vec![u(m * k), u(k * n), u(m * n)],
+            Request::Matmul { m, k, n, .. } => vec![u(m * k), u(k * n), u(m * n)],
+            Request::MatmulReuse { m, k, n, .. } => vec![u(k * n), u(m * n)],
             Request::Trunc { len, .. } => vec![u(len); 3],
             Request::BitPair { len } => vec![u(len); 2],
             Request::MaskedBits { len, width, .. } => vec![u(len); width as usize + 1],
-            Request::Done => Vec::new(),
+            Request::Release { .. } | Request::Done => Vec::new(),
         }
     }
 
@@ -84,7 +91,7 @@ impl Request {
         match *self {
             Request::Elementwise { product, .. } => product.operands(),
             Request::Matmul { .. } => 2,
-            Request::Done => 0,
+            Request::Release { .. } | Request::Done => 0,
             _ => 1,
         }
     }
@@ -102,6 +109,9 @@ pub fn request_tag(i: u64) -> Tag {
 /// Dealer streams: every party's (the trusted first party, the dealer) or one's own.
 pub struct Streams {
     prgs: Vec<Option<Prg>>,
+    /// Kept matmul masks: every stream positioned where the mask's shares begin, and the
+    /// mask's rows and columns.
+    kept: std::collections::HashMap<u32, (Vec<Option<Prg>>, usize, usize)>,
 }
 
 /// How the shares of a value combine: arithmetic (sum) or boolean (XOR) sharing.
@@ -113,7 +123,7 @@ pub enum Sharing {
 
 impl Streams {
     pub fn new(seeds: Vec<Option<Seed>>) -> Streams {
-        Streams { prgs: seeds.into_iter().map(|s| s.map(Prg::new)).collect() }
+        Streams { prgs: seeds.into_iter().map(|s| s.map(Prg::new)).collect(), kept: Default::default() }
     }
 
     fn n(&self) -> usize {
@@ -148,8 +158,12 @@ impl Streams {
                 };
                 self.elementwise(u(len), product.operands(), sharing, f)
             }
-            Request::Matmul { m, k, n } => {
+            Request::Matmul { m, k, n, keep } => {
                 let (m, k, n) = (u(m), u(k), u(n));
+                if let Some(id) = keep {
+                    // a is the next vector of every stream.
+                    self.kept.insert(id, (self.prgs.clone(), m, k));
+                }
                 self.corrected(&[m * k, k * n, m * n], 2, |sum| {
                     let c = ring::matmul(&sum[0], &sum[1], m, k, n);
                     vec![c.iter().zip(&sum[2]).map(|(c, o)| c.wrapping_sub(*o)).collect()]
@@ -171,8 +185,41 @@ impl Streams {
                 }, &[Sharing::Xor, Sharing::Additive])?;
                 Ok([v.0, v.1].concat())
             }
+            Request::MatmulReuse { m, k, n, mask, transposed } => {
+                let (m, k, n) = (u(m), u(k), u(n));
+                let a = self.kept_mask(mask, transposed, (m, k))?;
+                let v = self.corrected(&[k * n, m * n], 1, |sum| {
+                    let c = ring::matmul(&a, &sum[0], m, k, n);
+                    vec![c.iter().zip(&sum[1]).map(|(c, o)| c.wrapping_sub(*o)).collect()]
+                }, &[Sharing::Additive, Sharing::Additive])?;
+                Ok([v.0, v.1].concat())
+            }
+            Request::Release { mask } => {
+                self.kept.remove(&mask);
+                Ok(Vec::new())
+            }
             Request::MaskedBits { .. } | Request::Done => Err(VmError::Internal(format!("{request:?} is not dealt whole"))),
         }
+    }
+
+    /// The whole mask kept under `id`, re-drawn from every party's stream, as an m x k matrix
+    /// (the kept one transposed if `transposed`).
+    fn kept_mask(&self, id: u32, transposed: bool, (m, k): (usize, usize)) -> Result<Vec<u128>, VmError> {
+        let (streams, rows, cols) = self.kept.get(&id).ok_or_else(|| VmError::Internal(format!("matmul mask {id} is not kept")))?;
+        let (rows, cols) = (*rows, *cols);
+        if (if transposed { (cols, rows) } else { (rows, cols) }) != (m, k) {
+            return Err(VmError::Internal(format!("matmul mask {id} is {rows} x {cols}, not {}{m} x {k}", if transposed { "the transpose of " } else { "" })));
+        }
+        let mut a = vec![0u128; rows * cols];
+        for prg in streams.iter().flatten() {
+            add_assign(&mut a, &prg.clone().next_vec(rows * cols));
+        }
+        Ok(if transposed { sf_kernels::transpose(&a, rows, cols) } else { a })
+    }
+
+    /// Forgets a kept mask.
+    pub fn release(&mut self, id: u32) {
+        self.kept.remove(&id);
     }
 
     /// Party 0's own vectors (the first `own` of `lens`) and its corrections, from `correct`

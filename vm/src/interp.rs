@@ -12,7 +12,7 @@
 use crate::error::VmError;
 use crate::link::{Steps, Tag, Traffic, Transport};
 use crate::ring::{self, decode_fix, decode_int, encode_fix, encode_int};
-use crate::semi2k::Semi2k;
+use crate::semi2k::{KeptMask, Semi2k};
 use crate::shape_ops::{self, Gather, Reshape, SliceOf};
 use crate::value::{self, fmt_shape, ArrayFn, Plain, Value};
 use crate::plain;
@@ -72,6 +72,7 @@ pub async fn run_party<T: Transport>(job: PartyJob<T>) -> Result<PartyOutcome, V
         debug,
         constants,
         context,
+        masks: MaskCache::default(),
     };
     let result = match Plan::new(&segment) {
         Ok(plan) => m.run(&segment, &plan).await,
@@ -227,9 +228,64 @@ struct Machine<T: Transport> {
     debug: Arc<DebugInfo>,
     constants: Arc<Vec<Option<Arc<Plain>>>>,
     context: [u8; 32],
+    /// Masks of secret matmul operands, by the register that holds the operand: a later
+    /// product with the same value (or its transpose) reuses the mask and opens only its other
+    /// operand. An entry goes when its register is written or freed.
+    masks: MaskCache,
+}
+
+/// Kept matmul masks, by register, and how many registers use each (a value and its
+/// transposes share one mask, which the dealer forgets when the last goes).
+#[derive(Default)]
+struct MaskCache {
+    by_reg: std::collections::HashMap<Reg, Arc<KeptMask>>,
+    users: std::collections::HashMap<u32, usize>,
+    next: u32,
+    /// The mask of the value an instruction is computing, for its destination register.
+    pending: Option<Arc<KeptMask>>,
 }
 
 impl<T: Transport> Machine<T> {
+    /// Writes a register: a value that replaces another loses the other's kept mask, and the
+    /// instruction's own (a transpose of a masked value) takes its place.
+    fn set_reg(&mut self, r: Reg, v: Value) -> Result<(), VmError> {
+        self.forget_mask(r)?;
+        self.regs[r as usize] = Some(v);
+        if let Some(kept) = self.masks.pending.take() {
+            self.keep_mask(r, kept);
+        }
+        Ok(())
+    }
+
+    fn keep_mask(&mut self, r: Reg, kept: Arc<KeptMask>) {
+        *self.masks.users.entry(kept.id).or_insert(0) += 1;
+        self.masks.by_reg.insert(r, kept);
+    }
+
+    fn forget_mask(&mut self, r: Reg) -> Result<(), VmError> {
+        let Some(kept) = self.masks.by_reg.remove(&r) else { return Ok(()) };
+        let users = self.masks.users.entry(kept.id).or_insert(1);
+        *users -= 1;
+        if *users == 0 {
+            self.masks.users.remove(&kept.id);
+            self.proto.release_mask(kept.id)?;
+        }
+        Ok(())
+    }
+
+    /// A secret matmul whose left operand is in register `left`: with its kept mask when it
+    /// has one, else with a fresh mask that is kept for the next product with it.
+    async fn secret_matmul(&mut self, left: Reg, x: &ArrayD<u128>, y: &ArrayD<u128>, dims: (usize, usize, usize), tag: Tag) -> Result<Vec<u128>, VmError> {
+        if let Some(kept) = self.masks.by_reg.get(&left).cloned() {
+            return self.proto.matmul_reuse(&kept, &value::to_flat(y), dims, tag).await;
+        }
+        let id = self.masks.next;
+        self.masks.next += 1;
+        let (z, kept) = self.proto.matmul_keep(&value::to_flat(x), &value::to_flat(y), dims, tag, id).await?;
+        self.keep_mask(left, Arc::new(kept));
+        Ok(z)
+    }
+
     async fn run(&mut self, segment: &Segment, plan: &Plan) -> Result<(), VmError> {
         self.exchange_bindings().await?;
         self.block(&segment.body, plan).await
@@ -248,7 +304,7 @@ impl<T: Transport> Machine<T> {
                 match result {
                     Ok(Some(v)) => {
                         if let Some(&dst) = instr.defs().first() {
-                            self.regs[dst as usize] = Some(v);
+                            self.set_reg(dst, v)?;
                         }
                     }
                     Ok(None) => {}
@@ -268,6 +324,7 @@ impl<T: Transport> Machine<T> {
                     }
                 }
                 for &r in &plan.frees[pc] {
+                    self.forget_mask(r)?;
                     self.regs[r as usize] = None;
                 }
                 if let Some(p) = &self.progress {
@@ -285,7 +342,8 @@ impl<T: Transport> Machine<T> {
             _ => return Err(VmError::Internal("a loop's trip count is not a public int".into())),
         };
         for c in carried {
-            self.regs[c.param as usize] = Some(self.get(c.init)?.clone());
+            let v = self.get(c.init)?.clone();
+            self.set_reg(c.param, v)?;
         }
         for i in 0..n {
             self.iterations.push(i);
@@ -296,7 +354,7 @@ impl<T: Transport> Machine<T> {
             self.block(body, plan).await?;
             let nexts: Vec<Value> = carried.iter().map(|c| self.get(c.next).cloned()).collect::<Result<_, _>>()?;
             for (c, v) in carried.iter().zip(nexts) {
-                self.regs[c.param as usize] = Some(v);
+                self.set_reg(c.param, v)?;
             }
             self.iterations.pop();
             self.iter_key = fold_iterations(&self.iterations);
@@ -313,7 +371,7 @@ impl<T: Transport> Machine<T> {
         self.block(block, plan).await?;
         let values: Vec<Value> = results.iter().map(|m| self.get(if taken { m.then_src } else { m.else_src }).cloned()).collect::<Result<_, _>>()?;
         for (m, v) in results.iter().zip(values) {
-            self.regs[m.dst as usize] = Some(v);
+            self.set_reg(m.dst, v)?;
         }
         Ok(None)
     }
@@ -535,7 +593,7 @@ impl<T: Transport> Machine<T> {
             }
             Instr::Binary { op, a, b, seq, .. } => {
                 let taken = self.take_operands(&[*a, *b])?;
-                let result = self.binary(*op, operand(&taken, *a), operand(&taken, *b), *seq).await;
+                let result = self.binary(*op, operand(&taken, *a), operand(&taken, *b), *seq, *a).await;
                 self.restore(taken);
                 result?
             }
@@ -565,10 +623,14 @@ impl<T: Transport> Machine<T> {
                 let v = self.get(*a)?;
                 self.shape_op(v, &g)?
             }
-            Instr::Transpose { a, .. } => match self.get(*a)? {
-                Value::Plain(p) => Value::plain(plain::transpose(p)),
-                Value::Shared { share, dtype } => Value::Shared { share: value::transpose(share), dtype: *dtype },
-            },
+            Instr::Transpose { a, .. } => {
+                // The transpose of a masked matrix is masked by the mask's transpose.
+                self.masks.pending = self.masks.by_reg.get(a).filter(|k| k.rows > 1 && k.cols > 1).map(|k| Arc::new(k.transposed()));
+                match self.get(*a)? {
+                    Value::Plain(p) => Value::plain(plain::transpose(p)),
+                    Value::Shared { share, dtype } => Value::Shared { share: value::transpose(share), dtype: *dtype },
+                }
+            }
             Instr::Sum { a, axis, .. } => match self.get(*a)? {
                 Value::Plain(p) => Value::plain(plain::sum(p, *axis as usize)?),
                 Value::Shared { share, dtype } => Value::Shared { share: value::sum_axis(share, *axis as usize, 0, u128::wrapping_add)?, dtype: *dtype },
@@ -772,7 +834,8 @@ impl<T: Transport> Machine<T> {
         })
     }
 
-    async fn binary(&mut self, op: BinOp, a: &Value, b: &Value, seq: u32) -> Result<Value, VmError> {
+    /// `a op b`; `left` is a's register, by which a secret matmul finds a kept mask.
+    async fn binary(&mut self, op: BinOp, a: &Value, b: &Value, seq: u32, left: Reg) -> Result<Value, VmError> {
         let dtype = a.dtype();
         if let (Value::Plain(x), Value::Plain(y)) = (a, b) {
             return Ok(Value::plain(plain::binary(op, x, y)?));
@@ -844,7 +907,7 @@ impl<T: Transport> Machine<T> {
             (BinOp::MatMul, Value::Shared { share: x, .. }, Value::Shared { share: y, .. }) => {
                 let (dims, shape) = value::matmul_dims(x.shape(), y.shape())?;
                 let tag = self.tag(seq, 0);
-                let z = self.proto.matmul(&value::to_flat(x), &value::to_flat(y), dims, tag).await?;
+                let z = self.secret_matmul(left, x, y, dims, tag).await?;
                 to_array(z, &shape)?
             }
             (op, _, _) => return Err(not_yet(&format!("`{}` on secrets", op.name()))),

@@ -10,6 +10,7 @@ use aes::{Aes128, Block};
 /// A 128-bit seed.
 pub type Seed = [u8; 16];
 
+#[derive(Clone)]
 pub struct Prg {
     cipher: Aes128,
     counter: u128,

@@ -322,22 +322,67 @@ impl<T: Transport> Semi2k<T> {
     }
 
     /// Product of shared matrices (m x k) @ (k x n): one round.
-    pub async fn matmul(&mut self, x: &[u128], y: &[u128], (m, k, n): (usize, usize, usize), tag: Tag) -> Result<Vec<u128>, VmError> {
-        let request = Request::Matmul { m: m as u64, k: k as u64, n: n as u64 };
+    pub async fn matmul(&mut self, x: &[u128], y: &[u128], dims: (usize, usize, usize), tag: Tag) -> Result<Vec<u128>, VmError> {
+        self.matmul_masking(x, y, dims, tag, None).await.map(|(z, _)| z)
+    }
+
+    /// [`Semi2k::matmul`], with the dealer keeping x's mask under `mask`, so that later products
+    /// with the same x, or its transpose, open only their right operand
+    /// ([`Semi2k::matmul_reuse`]). Also returns this party's share of the mask and the opened
+    /// x - a, which such products need.
+    pub async fn matmul_keep(&mut self, x: &[u128], y: &[u128], dims: (usize, usize, usize), tag: Tag, mask: u32) -> Result<(Vec<u128>, KeptMask), VmError> {
+        let (z, kept) = self.matmul_masking(x, y, dims, tag, Some(mask)).await?;
+        Ok((z, kept.ok_or_else(|| VmError::Internal("no kept mask".into()))?))
+    }
+
+    async fn matmul_masking(&mut self, x: &[u128], y: &[u128], (m, k, n): (usize, usize, usize), tag: Tag, keep: Option<u32>) -> Result<(Vec<u128>, Option<KeptMask>), VmError> {
+        let request = Request::Matmul { m: m as u64, k: k as u64, n: n as u64, keep };
         let [a, b, c]: [Vec<u128>; 3] = self.dealt(request).await?.try_into().map_err(|_| VmError::Internal("matmul triple".into()))?;
         let mut ef: Vec<u128> = x.iter().zip(&a).map(|(x, a)| x.wrapping_sub(*a)).collect();
         ef.extend(y.iter().zip(&b).map(|(y, b)| y.wrapping_sub(*b)));
         let ef = self.open(&ef, tag).await?;
         let (e, f) = ef.split_at(m * k);
-        // z = c + e b + a f, and party 0 adds e f: as e (b + f), two products instead of three.
-        let mut b = b;
+        let z = self.matmul_finish(e, f, &a, b, c, (m, k, n));
+        let kept = keep.map(|id| KeptMask { id, transposed: false, a, e: e.to_vec(), rows: m, cols: k });
+        Ok((z, kept))
+    }
+
+    /// x @ y for an x whose mask is `kept` (x - a opened before): only y - b is opened. The
+    /// opening of x is the one already made, so reusing its mask shows nothing new.
+    pub async fn matmul_reuse(&mut self, kept: &KeptMask, y: &[u128], (m, k, n): (usize, usize, usize), tag: Tag) -> Result<Vec<u128>, VmError> {
+        if kept.a.len() != m * k {
+            return Err(VmError::Internal(format!("a kept mask of {} elements for a {m} x {k} operand", kept.a.len())));
+        }
+        let request = Request::MatmulReuse { m: m as u64, k: k as u64, n: n as u64, mask: kept.id, transposed: kept.transposed };
+        let [b, c]: [Vec<u128>; 2] = self.dealt(request).await?.try_into().map_err(|_| VmError::Internal("matmul pair".into()))?;
+        let f: Vec<u128> = y.iter().zip(&b).map(|(y, b)| y.wrapping_sub(*b)).collect();
+        let f = self.open(&f, tag).await?;
+        Ok(self.matmul_finish(&kept.e, &f, &kept.a, b, c, (m, k, n)))
+    }
+
+    /// Tells the dealer that a kept mask is used no more (only party 0 talks to it).
+    pub fn release_mask(&mut self, mask: u32) -> Result<(), VmError> {
+        if self.me() != 0 {
+            return Ok(());
+        }
+        match self.mode {
+            DealerMode::FirstParty => {
+                self.dealer.release(mask);
+                Ok(())
+            }
+            DealerMode::Separate => self.ask(Request::Release { mask }).map(|_| ()),
+        }
+    }
+
+    /// z = c + e b + a f, and party 0 adds e f: as e (b + f), two products instead of three.
+    fn matmul_finish(&self, e: &[u128], f: &[u128], a: &[u128], mut b: Vec<u128>, c: Vec<u128>, (m, k, n): (usize, usize, usize)) -> Vec<u128> {
         if self.me() == 0 {
             add_assign(&mut b, f);
         }
         let mut z = c;
         add_assign(&mut z, &ring::matmul(e, &b, m, k, n));
-        add_assign(&mut z, &ring::matmul(&a, f, m, k, n));
-        Ok(z)
+        add_assign(&mut z, &ring::matmul(a, f, m, k, n));
+        z
     }
 
     /// Divides a shared fixed-point value by 2^f after a product.
@@ -657,6 +702,32 @@ impl<T: Transport> Semi2k<T> {
 /// One party's part of the two-party local truncation (SecureML): the first party shifts its
 /// share, the second the negation of its own, so that the two shifts sum to x / 2^bits up to
 /// one unit, except with probability about |x| / 2^127.
+/// A matmul operand's mask that the dealer keeps: this party's share of it and the opened
+/// x - a, as the m x k matrix the operand is (the kept one's transpose if `transposed`).
+#[derive(Clone, Debug)]
+pub struct KeptMask {
+    pub id: u32,
+    pub transposed: bool,
+    pub a: Vec<u128>,
+    pub e: Vec<u128>,
+    pub rows: usize,
+    pub cols: usize,
+}
+
+impl KeptMask {
+    /// The mask of the operand's transpose: the same kept mask, seen transposed.
+    pub fn transposed(&self) -> KeptMask {
+        KeptMask {
+            id: self.id,
+            transposed: !self.transposed,
+            a: sf_kernels::transpose(&self.a, self.rows, self.cols),
+            e: sf_kernels::transpose(&self.e, self.rows, self.cols),
+            rows: self.cols,
+            cols: self.rows,
+        }
+    }
+}
+
 /// What Beaver's final pass reads, per element: the other parties' masked operands, this
 /// party's operands, and its triple (a, b, c).
 pub struct BeaverShares<'a> {
@@ -850,6 +921,48 @@ mod tests {
                     assert!((got - want).abs() <= 1e-9 * want.abs().max(1.0), "{parties} parties [{i},{j}]: {got} vs {want}");
                 }
             }
+        }
+    }
+
+    /// x @ y1 with a kept mask, then x @ y2 and x.T @ y3 reusing it: every product matches
+    /// float64, and the reusing ones open only their right operand.
+    #[test]
+    fn kept_matmul_masks_are_reused_by_later_products() {
+        let (m, k, n_) = (6, 4, 3);
+        for parties in [2, 3, 5] {
+            let x = values(m * k, 4, 10.0);
+            let (y1, y2, y3) = (values(k * n_, 5, 10.0), values(k * n_, 6, 10.0), values(m * n_, 7, 10.0));
+            let out = simulate(parties, |mut p| {
+                futures::executor::block_on(async {
+                    let (xs, y1s) = share_two(&mut p, &x, &y1).await;
+                    let (y2s, y3s) = share_two(&mut p, &y2, &y3).await;
+                    let (z1, kept) = p.matmul_keep(&xs, &y1s, (m, k, n_), Tag::new(1, 0), 0).await.expect("keep");
+                    let before = p.comm.traffic.bytes_sent;
+                    let z2 = p.matmul_reuse(&kept, &y2s, (m, k, n_), Tag::new(1, 1)).await.expect("reuse");
+                    let reuse_bytes = p.comm.traffic.bytes_sent - before;
+                    let z3 = p.matmul_reuse(&kept.transposed(), &y3s, (k, m, n_), Tag::new(1, 2)).await.expect("reuse transposed");
+                    p.release_mask(0).expect("release");
+                    let mut opened = Vec::new();
+                    for (i, z) in [z1, z2, z3].iter().enumerate() {
+                        let z = p.truncate(z, Tag::new(2, i as u32)).await.expect("trunc");
+                        opened.push(p.open(&z, Tag::new(3, i as u32)).await.expect("open"));
+                    }
+                    (opened, reuse_bytes)
+                })
+            });
+            let product = |a: &[f64], b: &[f64], (m, k, n): (usize, usize, usize), at: bool| -> Vec<f64> {
+                let get = |i: usize, q: usize| if at { a[q * m + i] } else { a[i * k + q] };
+                (0..m * n).map(|ij| (0..k).map(|q| get(ij / n, q) * b[q * n + ij % n]).sum()).collect()
+            };
+            let wants = [product(&x, &y1, (m, k, n_), false), product(&x, &y2, (m, k, n_), false), product(&x, &y3, (k, m, n_), true)];
+            for (which, want) in wants.iter().enumerate() {
+                for (i, w) in want.iter().enumerate() {
+                    let got = decode_fix(out[0].0[which][i], F);
+                    assert!((got - w).abs() <= 1e-9 * w.abs().max(1.0), "{parties} parties, product {which} [{i}]: {got} vs {w}");
+                }
+            }
+            // Only y2 - b goes out: the declared cost of a product with a kept mask.
+            assert_eq!(out[0].1, crate::cost::matmul_reuse(k as u64, n_ as u64, parties as u64).bytes_sent, "{parties} parties");
         }
     }
 
