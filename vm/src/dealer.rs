@@ -106,12 +106,21 @@ pub fn request_tag(i: u64) -> Tag {
     Tag { seq: u32::MAX - 2, step: 0, iter: i }
 }
 
+/// A kept matmul mask as the dealer holds it: every stream positioned where the mask's shares
+/// begin, the mask's rows and columns, and the whole mask and its transpose once drawn again
+/// (kept, as the products reusing a mask usually come once a training epoch).
+struct Kept {
+    streams: Vec<Option<Prg>>,
+    rows: usize,
+    cols: usize,
+    whole: [Option<std::sync::Arc<Vec<u128>>>; 2],
+}
+
 /// Dealer streams: every party's (the trusted first party, the dealer) or one's own.
 pub struct Streams {
     prgs: Vec<Option<Prg>>,
-    /// Kept matmul masks: every stream positioned where the mask's shares begin, and the
-    /// mask's rows and columns.
-    kept: std::collections::HashMap<u32, (Vec<Option<Prg>>, usize, usize)>,
+    /// Kept matmul masks, by number.
+    kept: std::collections::HashMap<u32, Kept>,
 }
 
 /// How the shares of a value combine: arithmetic (sum) or boolean (XOR) sharing.
@@ -162,7 +171,7 @@ impl Streams {
                 let (m, k, n) = (u(m), u(k), u(n));
                 if let Some(id) = keep {
                     // a is the next vector of every stream.
-                    self.kept.insert(id, (self.prgs.clone(), m, k));
+                    self.kept.insert(id, Kept { streams: self.prgs.clone(), rows: m, cols: k, whole: [None, None] });
                 }
                 self.corrected(&[m * k, k * n, m * n], 2, |sum| {
                     let c = ring::matmul(&sum[0], &sum[1], m, k, n);
@@ -204,17 +213,24 @@ impl Streams {
 
     /// The whole mask kept under `id`, re-drawn from every party's stream, as an m x k matrix
     /// (the kept one transposed if `transposed`).
-    fn kept_mask(&self, id: u32, transposed: bool, (m, k): (usize, usize)) -> Result<Vec<u128>, VmError> {
-        let (streams, rows, cols) = self.kept.get(&id).ok_or_else(|| VmError::Internal(format!("matmul mask {id} is not kept")))?;
-        let (rows, cols) = (*rows, *cols);
+    fn kept_mask(&mut self, id: u32, transposed: bool, (m, k): (usize, usize)) -> Result<std::sync::Arc<Vec<u128>>, VmError> {
+        let kept = self.kept.get_mut(&id).ok_or_else(|| VmError::Internal(format!("matmul mask {id} is not kept")))?;
+        let (rows, cols) = (kept.rows, kept.cols);
         if (if transposed { (cols, rows) } else { (rows, cols) }) != (m, k) {
             return Err(VmError::Internal(format!("matmul mask {id} is {rows} x {cols}, not {}{m} x {k}", if transposed { "the transpose of " } else { "" })));
         }
-        let mut a = vec![0u128; rows * cols];
-        for prg in streams.iter().flatten() {
-            add_assign(&mut a, &prg.clone().next_vec(rows * cols));
+        if kept.whole[0].is_none() {
+            let mut a = vec![0u128; rows * cols];
+            for prg in kept.streams.iter().flatten() {
+                add_assign(&mut a, &prg.clone().next_vec(rows * cols));
+            }
+            kept.whole[0] = Some(std::sync::Arc::new(a));
         }
-        Ok(if transposed { sf_kernels::transpose(&a, rows, cols) } else { a })
+        if transposed && kept.whole[1].is_none() {
+            let a = kept.whole[0].as_deref().map(|a| sf_kernels::transpose(a, rows, cols)).unwrap_or_default();
+            kept.whole[1] = Some(std::sync::Arc::new(a));
+        }
+        kept.whole[transposed as usize].clone().ok_or_else(|| VmError::Internal(format!("matmul mask {id} was not drawn")))
     }
 
     /// Forgets a kept mask.

@@ -625,7 +625,7 @@ impl<T: Transport> Machine<T> {
             }
             Instr::Transpose { a, .. } => {
                 // The transpose of a masked matrix is masked by the mask's transpose.
-                self.masks.pending = self.masks.by_reg.get(a).filter(|k| k.rows > 1 && k.cols > 1).map(|k| Arc::new(k.transposed()));
+                self.masks.pending = self.masks.by_reg.get(a).filter(|k| k.rows > 1 && k.cols > 1).map(|k| k.transposed());
                 match self.get(*a)? {
                     Value::Plain(p) => Value::plain(plain::transpose(p)),
                     Value::Shared { share, dtype } => Value::Shared { share: value::transpose(share), dtype: *dtype },

@@ -343,7 +343,7 @@ impl<T: Transport> Semi2k<T> {
         let ef = self.open(&ef, tag).await?;
         let (e, f) = ef.split_at(m * k);
         let z = self.matmul_finish(e, f, &a, b, c, (m, k, n));
-        let kept = keep.map(|id| KeptMask { id, transposed: false, a, e: e.to_vec(), rows: m, cols: k });
+        let kept = keep.map(|id| KeptMask::new(id, a, e.to_vec(), m, k));
         Ok((z, kept))
     }
 
@@ -704,7 +704,7 @@ impl<T: Transport> Semi2k<T> {
 /// one unit, except with probability about |x| / 2^127.
 /// A matmul operand's mask that the dealer keeps: this party's share of it and the opened
 /// x - a, as the m x k matrix the operand is (the kept one's transpose if `transposed`).
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct KeptMask {
     pub id: u32,
     pub transposed: bool,
@@ -712,19 +712,30 @@ pub struct KeptMask {
     pub e: Vec<u128>,
     pub rows: usize,
     pub cols: usize,
+    /// The transpose's mask, made once however often the operand is transposed.
+    transpose: std::sync::OnceLock<std::sync::Arc<KeptMask>>,
 }
 
 impl KeptMask {
+    fn new(id: u32, a: Vec<u128>, e: Vec<u128>, rows: usize, cols: usize) -> KeptMask {
+        KeptMask { id, transposed: false, a, e, rows, cols, transpose: Default::default() }
+    }
+
     /// The mask of the operand's transpose: the same kept mask, seen transposed.
-    pub fn transposed(&self) -> KeptMask {
-        KeptMask {
-            id: self.id,
-            transposed: !self.transposed,
-            a: sf_kernels::transpose(&self.a, self.rows, self.cols),
-            e: sf_kernels::transpose(&self.e, self.rows, self.cols),
-            rows: self.cols,
-            cols: self.rows,
-        }
+    pub fn transposed(&self) -> std::sync::Arc<KeptMask> {
+        self.transpose
+            .get_or_init(|| {
+                std::sync::Arc::new(KeptMask {
+                    id: self.id,
+                    transposed: !self.transposed,
+                    a: sf_kernels::transpose(&self.a, self.rows, self.cols),
+                    e: sf_kernels::transpose(&self.e, self.rows, self.cols),
+                    rows: self.cols,
+                    cols: self.rows,
+                    transpose: Default::default(),
+                })
+            })
+            .clone()
     }
 }
 
