@@ -98,11 +98,24 @@ pub trait Transport {
     fn send(&mut self, to: PartyId, message: Message) -> Result<(), String>;
     /// The next message from `from`; `Err` when the peer is gone.
     fn recv(&mut self, from: PartyId) -> impl Future<Output = Result<Message, String>>;
-    /// A message from `from` that has already arrived, without waiting.
-    fn pending(&mut self, _from: PartyId) -> Option<Message> {
-        None
+    /// What has already arrived from `from`, without waiting.
+    fn pending(&mut self, _from: PartyId) -> Arrived {
+        Arrived::Closed
     }
 }
+
+/// What a look at a peer's incoming queue finds.
+pub enum Arrived {
+    Message(Message),
+    /// Nothing yet; more may come.
+    Nothing,
+    /// Nothing, and nothing more will come: the peer's side is gone.
+    Closed,
+}
+
+/// How long a party whose send found a peer gone waits for that peer's last words (an abort
+/// still on its way through the socket and the reader task) before it reports a closed link.
+const LAST_WORDS: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// In-process channels, one per ordered pair of parties.
 pub struct MemTransport {
@@ -145,8 +158,12 @@ impl Transport for MemTransport {
         rx.next().await.ok_or_else(|| "the peer has stopped without a word".to_string())
     }
 
-    fn pending(&mut self, from: PartyId) -> Option<Message> {
-        self.from.get_mut(from as usize).and_then(Option::as_mut).and_then(|rx| rx.try_recv().ok())
+    fn pending(&mut self, from: PartyId) -> Arrived {
+        match self.from.get_mut(from as usize).and_then(Option::as_mut).map(|rx| rx.try_recv()) {
+            Some(Ok(m)) => Arrived::Message(m),
+            Some(Err(e)) if e.is_empty() => Arrived::Nothing,
+            _ => Arrived::Closed,
+        }
     }
 }
 
@@ -217,14 +234,18 @@ impl<T: Transport> Comm<T> {
         let peer = self.name(to);
         match self.transport.send(to, Message::Data { tag, payload }) {
             Ok(()) => Ok(()),
-            // A peer that stopped may have said why before it went: report that cause.
+            // A peer that stopped may have said why before it went, and its abort may still
+            // be on the way: wait for it, or for its side to close, and report that cause.
             Err(message) => {
-                while let Some(m) = self.transport.pending(to) {
-                    if let Message::Abort { origin, cause } = m {
-                        return Err(VmError::Aborted { party: origin, cause });
+                let deadline = std::time::Instant::now() + LAST_WORDS;
+                loop {
+                    match self.transport.pending(to) {
+                        Arrived::Message(Message::Abort { origin, cause }) => return Err(VmError::Aborted { party: origin, cause }),
+                        Arrived::Message(_) => {}
+                        Arrived::Nothing if std::time::Instant::now() < deadline => std::thread::sleep(std::time::Duration::from_millis(5)),
+                        Arrived::Nothing | Arrived::Closed => return Err(VmError::Link { peer, message }),
                     }
                 }
-                Err(VmError::Link { peer, message })
             }
         }
     }
