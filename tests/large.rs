@@ -6,8 +6,9 @@
 //!
 //! and read the figures they print.
 
-use sf_tests::{bin, chain_reference, chain_source, measured, npy_header, Scratch};
+use sf_tests::{bin, chain_reference, chain_source, measured, npy_header, Measured, Scratch};
 use std::io::Write;
+use std::path::Path;
 use std::process::Command;
 
 const GIB: u64 = 1 << 30;
@@ -20,6 +21,26 @@ fn gb(bytes: u64) -> String {
 fn read_output(s: &Scratch, name: &str) -> Vec<f64> {
     let text = std::fs::read_to_string(s.path(&format!("out/alice/{name}.csv"))).expect("output written");
     text.lines().map(|l| l.trim().parse().expect("a number")).collect()
+}
+
+/// `sfc compile SRC -o MODULE`, measured; it must succeed.
+fn compile_measured(s: &Scratch, src: &Path, module: &Path) -> Measured {
+    let c = measured(s, "sfc", Command::new(bin("sfc")).arg("compile").arg(src).arg("-o").arg(module));
+    assert!(c.ok, "sfc failed: {}", c.stderr);
+    c
+}
+
+/// `sfvm run MODULE` in sim mode with `PARTY.NAME=FILE` inputs and outputs under `out`,
+/// measured; it must succeed.
+fn run_measured(s: &Scratch, module: &Path, inputs: &[(&str, &Path)]) -> Measured {
+    let mut cmd = Command::new(bin("sfvm"));
+    cmd.arg("run").arg(module).arg("--out").arg(s.path("out"));
+    for (key, file) in inputs {
+        cmd.arg("--input").arg(format!("{key}={}", file.display()));
+    }
+    let r = measured(s, "sfvm", &mut cmd);
+    assert!(r.ok, "sfvm failed: {}", r.stderr);
+    r
 }
 
 fn write_csv(s: &Scratch, name: &str, values: &[f64]) -> std::path::PathBuf {
@@ -65,15 +86,9 @@ output(reveal(w @ (x + z), to: alice), \"y\");
         ),
     );
     let module = s.path("big.sfbc");
-    let c = measured(&s, "sfc", Command::new(bin("sfc")).arg("compile").arg(&src).arg("-o").arg(&module));
-    assert!(c.ok, "sfc failed: {}", c.stderr);
+    let c = compile_measured(&s, &src, &module);
     let (xf, zf) = (write_csv(&s, "x.csv", &x), write_csv(&s, "z.csv", &z));
-    let r = measured(
-        &s,
-        "sfvm",
-        Command::new(bin("sfvm")).arg("run").arg(&module).arg("--input").arg(format!("alice.x={}", xf.display())).arg("--input").arg(format!("bob.z={}", zf.display())).arg("--out").arg(s.path("out")),
-    );
-    assert!(r.ok, "sfvm failed: {}", r.stderr);
+    let r = run_measured(&s, &module, &[("alice.x", &xf), ("bob.z", &zf)]);
     let got = read_output(&s, "y");
     assert_eq!(got.len(), rows);
     let err = got.iter().zip(&want).map(|(g, w)| (g - w).abs()).fold(0.0, f64::max);
@@ -100,15 +115,9 @@ fn a_million_operations_compile() {
     let s = Scratch::new("million");
     let src = s.write("million.sf", &chain_source(n));
     let module = s.path("million.sfbc");
-    let c = measured(&s, "sfc", Command::new(bin("sfc")).arg("compile").arg(&src).arg("-o").arg(&module));
-    assert!(c.ok, "sfc failed: {}", c.stderr);
+    let c = compile_measured(&s, &src, &module);
     let (x, y) = (s.write("x.csv", "1\n2\n"), s.write("y.csv", "0.5\n0.25\n"));
-    let r = measured(
-        &s,
-        "sfvm",
-        Command::new(bin("sfvm")).arg("run").arg(&module).arg("--input").arg(format!("alice.x={}", x.display())).arg("--input").arg(format!("bob.y={}", y.display())).arg("--out").arg(s.path("out")),
-    );
-    assert!(r.ok, "sfvm failed: {}", r.stderr);
+    let r = run_measured(&s, &module, &[("alice.x", &x), ("bob.y", &y)]);
     let module_size = std::fs::metadata(&module).map(|m| m.len()).unwrap_or(0);
     eprintln!(
         "{n} operations: sfc {:.1} s, peak {}; module {}; sfvm (sim) {:.1} s, peak {}",
@@ -151,14 +160,8 @@ output(reveal(sum(x * y, axis: 0), to: alice), \"s\");
 ",
     );
     let module = s.path("rows.sfbc");
-    let c = measured(&s, "sfc", Command::new(bin("sfc")).arg("compile").arg(&src).arg("-o").arg(&module));
-    assert!(c.ok, "sfc failed: {}", c.stderr);
-    let r = measured(
-        &s,
-        "sfvm",
-        Command::new(bin("sfvm")).arg("run").arg(&module).arg("--input").arg(format!("alice.x={}", xf.display())).arg("--input").arg(format!("bob.y={}", yf.display())).arg("--out").arg(s.path("out")),
-    );
-    assert!(r.ok, "sfvm failed: {}", r.stderr);
+    compile_measured(&s, &src, &module);
+    let r = run_measured(&s, &module, &[("alice.x", &xf), ("bob.y", &yf)]);
     let got = read_output(&s, "s");
     // Each party holds its input, its shares of both operands and of the product: 16 bytes an
     // element each, and 8 for the float64 input.

@@ -263,6 +263,10 @@ impl<T: Transport> Machine<T> {
     }
 
     fn forget_mask(&mut self, r: Reg) -> Result<(), VmError> {
+        // Every register write passes here; most programs keep no mask at all.
+        if self.masks.by_reg.is_empty() {
+            return Ok(());
+        }
         let Some(kept) = self.masks.by_reg.remove(&r) else { return Ok(()) };
         let users = self.masks.users.entry(kept.id).or_insert(1);
         *users -= 1;
@@ -568,9 +572,10 @@ impl<T: Transport> Machine<T> {
                             // |x| = x - 2 [x < 0] x: the sign bit, then one product (no truncation:
                             // the bit is an unscaled 0 or 1).
                             let mut steps = Steps::new(seq, self.iter_key);
-                            let neg = self.proto.is_negative(&value::to_flat(&share), &mut steps).await?;
-                            let prod = self.proto.mul(&neg, &value::to_flat(&share), steps.tag()).await?;
-                            let out = value::to_flat(&share).iter().zip(prod).map(|(x, p)| x.wrapping_sub(p.wrapping_mul(2))).collect();
+                            let x = value::to_flat(&share);
+                            let neg = self.proto.is_negative(&x, &mut steps).await?;
+                            let prod = self.proto.mul(&neg, &x, steps.tag()).await?;
+                            let out = x.iter().zip(prod).map(|(x, p)| x.wrapping_sub(p.wrapping_mul(2))).collect();
                             Value::Shared { share: to_array(out, share.shape())?, dtype }
                         }
                         _ => {
@@ -624,12 +629,13 @@ impl<T: Transport> Machine<T> {
                 self.shape_op(v, &g)?
             }
             Instr::Transpose { a, .. } => {
-                // The transpose of a masked matrix is masked by the mask's transpose.
-                self.masks.pending = self.masks.by_reg.get(a).filter(|k| k.rows > 1 && k.cols > 1).map(|k| k.transposed());
-                match self.get(*a)? {
+                let t = match self.get(*a)? {
                     Value::Plain(p) => Value::plain(plain::transpose(p)),
                     Value::Shared { share, dtype } => Value::Shared { share: value::transpose(share), dtype: *dtype },
-                }
+                };
+                // The transpose of a masked matrix is masked by the mask's transpose.
+                self.masks.pending = self.masks.by_reg.get(a).filter(|k| k.rows > 1 && k.cols > 1).map(|k| k.transposed());
+                t
             }
             Instr::Sum { a, axis, .. } => match self.get(*a)? {
                 Value::Plain(p) => Value::plain(plain::sum(p, *axis as usize)?),

@@ -699,9 +699,6 @@ impl<T: Transport> Semi2k<T> {
     }
 }
 
-/// One party's part of the two-party local truncation (SecureML): the first party shifts its
-/// share, the second the negation of its own, so that the two shifts sum to x / 2^bits up to
-/// one unit, except with probability about |x| / 2^127.
 /// A matmul operand's mask that the dealer keeps: this party's share of it and the opened
 /// x - a, as the m x k matrix the operand is (the kept one's transpose if `transposed`).
 #[derive(Debug)]
@@ -766,6 +763,9 @@ pub fn beaver_combine(s: BeaverShares, first: bool, truncate_two: Option<u32>) -
         .collect()
 }
 
+/// One party's part of the two-party local truncation (SecureML): the first party shifts its
+/// share, the second the negation of its own, so that the two shifts sum to x / 2^bits up to
+/// one unit, except with probability about |x| / 2^127.
 fn shift_share(share: u128, bits: u32, first: bool) -> u128 {
     if first {
         ring::shr_signed(share, bits)

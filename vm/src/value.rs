@@ -222,26 +222,33 @@ pub fn sum_axis<T: Copy>(a: &ArrayD<T>, axis: usize, zero: T, add: impl Fn(T, T)
 /// Joins tensors along `axis`, in standard layout (ndarray's `concatenate` may give a
 /// column-major result, which every later pass would then walk element by element).
 pub fn concat<T: Clone>(parts: &[&ArrayD<T>], axis: usize) -> Result<ArrayD<T>, VmError> {
-    let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
-    let joined = ndarray::concatenate(Axis(axis), &views).map_err(|_| {
+    let mismatch = || {
         let shapes: Vec<String> = parts.iter().map(|p| fmt_shape(p.shape())).collect();
         VmError::Shape(format!("cannot concatenate shapes {} along axis {axis}", shapes.join(", ")))
-    })?;
+    };
+    let first = parts.first().ok_or_else(mismatch)?.shape();
+    let fits = |p: &&ArrayD<T>| p.ndim() == first.len() && p.shape().iter().zip(first).enumerate().all(|(d, (s, f))| d == axis || s == f);
+    if axis >= first.len() || !parts.iter().all(fits) {
+        return Err(mismatch());
+    }
     let slices: Option<Vec<&[T]>> = parts.iter().map(|p| p.as_slice()).collect();
     let Some(slices) = slices else {
-        return Ok(joined.as_standard_layout().into_owned());
+        let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+        return Ok(ndarray::concatenate(Axis(axis), &views).map_err(|_| mismatch())?.as_standard_layout().into_owned());
     };
     // Row-major parts: for each index over the axes before `axis`, each part's contiguous
     // block in turn.
-    let outer: usize = joined.shape()[..axis].iter().product();
-    let mut out = Vec::with_capacity(joined.len());
+    let outer: usize = first[..axis].iter().product();
+    let mut shape = first.to_vec();
+    shape[axis] = parts.iter().map(|p| p.shape()[axis]).sum();
+    let mut out = Vec::with_capacity(shape.iter().product());
     for o in 0..outer {
         for (part, slice) in parts.iter().zip(&slices) {
             let block: usize = part.shape()[axis..].iter().product();
             out.extend_from_slice(&slice[o * block..(o + 1) * block]);
         }
     }
-    ArrayD::from_shape_vec(joined.raw_dim(), out).map_err(|e| VmError::Internal(e.to_string()))
+    ArrayD::from_shape_vec(IxDyn(&shape), out).map_err(|e| VmError::Internal(e.to_string()))
 }
 
 /// The transpose, in standard layout. A row-major matrix is transposed in cache-sized tiles,
