@@ -16,21 +16,11 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use sfvm::prg::Prg;
 use sfvm::semi2k::{beaver_combine, BeaverShares};
 use std::hint::black_box;
-use std::time::Instant;
+use sf_benches::best;
 
 const LEN: usize = 10_000_000;
 const MATMUL: usize = 1024;
 
-/// The best of `runs` timings of `f`, in seconds.
-fn best(runs: usize, mut f: impl FnMut()) -> f64 {
-    (0..runs)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed().as_secs_f64()
-        })
-        .fold(f64::INFINITY, f64::min)
-}
 
 /// `rounds` passes of four independent multiply-add chains over `x` and `y`.
 fn mul_add_peak(x: &[u128], y: &[u128], rounds: usize) -> u128 {

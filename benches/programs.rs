@@ -63,6 +63,7 @@ fn program(source: &str, inputs: &dyn Fn(&str) -> Plain, bindings: &[(&str, u64)
         debug: Arc::new(compiled.debug),
         constants: Arc::new(Vec::new()),
         context: [7; 32],
+        jit: true,
     };
     Program { spec, parties }
 }

@@ -24,6 +24,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+mod fusion;
+
 /// Everything one party needs to run.
 pub struct PartyJob<T: Transport> {
     pub segment: Segment,
@@ -41,6 +43,8 @@ pub struct PartyJob<T: Transport> {
     /// Names the module and the session, so that protocols that hash (PSI) hash differently in
     /// every module and session.
     pub context: [u8; 32],
+    /// Fuse runs of local elementwise instructions into compiled kernels (off: `--no-jit`).
+    pub jit: bool,
 }
 
 /// The context of a run: the module's hash and the session's name, hashed.
@@ -54,11 +58,13 @@ pub fn run_context(module_hash: &[u8; 32], session: &str) -> [u8; 32] {
 pub struct PartyOutcome {
     pub outputs: Vec<(String, Plain)>,
     pub traffic: Traffic,
+    /// Instructions run inside fused kernels (each run of a chain counts all of its instructions).
+    pub fused: u64,
 }
 
 /// Runs a party to the end. On failure, every other party is told, so none of them hangs.
 pub async fn run_party<T: Transport>(job: PartyJob<T>) -> Result<PartyOutcome, VmError> {
-    let PartyJob { segment, inputs, bindings, proto, debug, symbols, progress, constants, context } = job;
+    let PartyJob { segment, inputs, bindings, proto, debug, symbols, progress, constants, context, jit } = job;
     let mut m = Machine {
         regs: vec![None; segment.n_regs as usize],
         bindings,
@@ -73,6 +79,8 @@ pub async fn run_party<T: Transport>(job: PartyJob<T>) -> Result<PartyOutcome, V
         constants,
         context,
         masks: MaskCache::default(),
+        kernels: jit.then(fusion::Kernels::default),
+        fused: 0,
     };
     let result = match Plan::new(&segment) {
         Ok(plan) => m.run(&segment, &plan).await,
@@ -81,7 +89,7 @@ pub async fn run_party<T: Transport>(job: PartyJob<T>) -> Result<PartyOutcome, V
     match result {
         Ok(()) => {
             m.proto.finish()?;
-            Ok(PartyOutcome { outputs: m.outputs, traffic: m.proto.comm.traffic })
+            Ok(PartyOutcome { outputs: m.outputs, traffic: m.proto.comm.traffic, fused: m.fused })
         }
         Err(e) => {
             let me = m.proto.comm.parties.get(m.proto.me() as usize).cloned().unwrap_or_default();
@@ -110,6 +118,8 @@ pub struct Plan {
     frees: Vec<Vec<Reg>>,
     /// For each instruction that is a loop or an `if`, the plans of its blocks.
     bodies: Vec<Vec<Plan>>,
+    /// For each instruction that starts a run of candidates for fusion, the run's end.
+    chains: Vec<Option<usize>>,
 }
 
 impl Plan {
@@ -192,7 +202,7 @@ impl Plan {
                 frees[pc].push(r);
             }
         }
-        Ok(Plan { frees, bodies })
+        Ok(Plan { frees, bodies, chains: fusion::find_chains(&block.code) })
     }
 }
 
@@ -232,6 +242,10 @@ struct Machine<T: Transport> {
     /// product with the same value (or its transpose) reuses the mask and opens only its other
     /// operand. An entry goes when its register is written or freed.
     masks: MaskCache,
+    /// Compiled kernels for fused runs of instructions; `None` with `--no-jit`.
+    kernels: Option<fusion::Kernels>,
+    /// Instructions run inside fused kernels so far.
+    fused: u64,
 }
 
 /// Kept matmul masks, by register, and how many registers use each (a value and its
@@ -297,7 +311,23 @@ impl<T: Transport> Machine<T> {
 
     fn block<'a>(&'a mut self, block: &'a Block, plan: &'a Plan) -> Pin<Box<dyn Future<Output = Result<(), VmError>> + 'a>> {
         Box::pin(async move {
-            for (pc, instr) in block.code.iter().enumerate() {
+            let mut pc = 0;
+            while pc < block.code.len() {
+                if let Some(end) = plan.chains[pc].filter(|&end| end - pc >= 2) {
+                    if let Some(end) = self.run_fused(&block.code, plan, pc, end)? {
+                        self.fused += (end - pc) as u64;
+                        for at in pc..end {
+                            self.free_after(plan, at)?;
+                        }
+                        if let Some(p) = &self.progress {
+                            p.fetch_add((end - pc) as u64, Ordering::Relaxed);
+                            YieldNow(false).await;
+                        }
+                        pc = end;
+                        continue;
+                    }
+                }
+                let instr = &block.code[pc];
                 let result = match (instr, plan.bodies[pc].as_slice()) {
                     (Instr::Loop { trip, index, carried, body }, [body_plan]) => self.run_loop(*trip, *index, carried, body, body_plan).await,
                     (Instr::If { cond, then, otherwise, results }, [then_plan, else_plan]) => {
@@ -327,17 +357,24 @@ impl<T: Transport> Machine<T> {
                         });
                     }
                 }
-                for &r in &plan.frees[pc] {
-                    self.forget_mask(r)?;
-                    self.regs[r as usize] = None;
-                }
+                self.free_after(plan, pc)?;
                 if let Some(p) = &self.progress {
                     p.fetch_add(1, Ordering::Relaxed);
                     YieldNow(false).await;
                 }
+                pc += 1;
             }
             Ok(())
         })
+    }
+
+    /// Frees the registers whose last use is instruction `pc` of the plan's block.
+    fn free_after(&mut self, plan: &Plan, pc: usize) -> Result<(), VmError> {
+        for &r in &plan.frees[pc] {
+            self.forget_mask(r)?;
+            self.regs[r as usize] = None;
+        }
+        Ok(())
     }
 
     async fn run_loop(&mut self, trip: Reg, index: Option<Reg>, carried: &[Carry], body: &Block, plan: &Plan) -> Result<Option<Value>, VmError> {

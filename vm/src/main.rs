@@ -68,6 +68,10 @@ enum Command {
         /// The cluster file (`sfvm cluster init` writes one).
         #[arg(long, requires = "party")]
         cluster: Option<PathBuf>,
+        /// Run every instruction on its own: no fused kernels compiled by Cranelift. The
+        /// results are bit-identical; fusion only saves passes over memory.
+        #[arg(long)]
+        no_jit: bool,
         #[command(flatten)]
         link: LinkArgs,
     },
@@ -149,7 +153,7 @@ fn main() -> ExitCode {
     keep_freed_memory();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { module, mode, inputs, out, party: Some(party), cluster: Some(cluster), link } => {
+        Command::Run { module, mode, inputs, out, party: Some(party), cluster: Some(cluster), no_jit, link } => {
             let _ = mode;
             sfvm::party::run(&sfvm::party::PartyRun {
                 module,
@@ -160,14 +164,15 @@ fn main() -> ExitCode {
                 session: link.session,
                 connect_timeout: link.connect_timeout(),
                 recv_timeout: link.recv_timeout(),
+                jit: !no_jit,
             })
         }
-        Command::Run { module, mode, inputs, out, .. } => {
+        Command::Run { module, mode, inputs, out, no_jit, .. } => {
             let mode = match mode {
                 ModeArg::Sim => Mode::Sim,
                 ModeArg::Debug => Mode::Debug,
             };
-            run(module, mode, inputs, out)
+            run(module, mode, inputs, out, !no_jit)
         }
         Command::Dealer { module, cluster, link } => sfvm::party::run_dealer(&sfvm::party::DealerRun {
             module,
@@ -189,7 +194,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(module_path: PathBuf, mode: Mode, input_args: Vec<String>, out: PathBuf) -> Result<(), String> {
+fn run(module_path: PathBuf, mode: Mode, input_args: Vec<String>, out: PathBuf, jit: bool) -> Result<(), String> {
     let mut module = ModuleFile::open(&module_path).map_err(|e| e.to_string())?;
     let header = module.header.clone();
     let debug = Arc::new(module.debug_info().map_err(|e| e.to_string())?);
@@ -223,7 +228,7 @@ fn run(module_path: PathBuf, mode: Mode, input_args: Vec<String>, out: PathBuf) 
         }
     }
     let context = sfvm::interp::run_context(&header.module_hash, &format!("{mode:?}"));
-    let spec = RunSpec { parties: header.parties.clone(), frac_bits: header.frac_bits, symbols, debug, constants: Arc::new(constants), context };
+    let spec = RunSpec { parties: header.parties.clone(), frac_bits: header.frac_bits, symbols, debug, constants: Arc::new(constants), context, jit };
     let started = Instant::now();
     let outcomes = run_local(&spec, parties, mode).map_err(|f| format!("{}: {}", f.party, f.error))?;
     let elapsed = started.elapsed();
@@ -236,14 +241,16 @@ fn run(module_path: PathBuf, mode: Mode, input_args: Vec<String>, out: PathBuf) 
     }
     let sent: u64 = outcomes.iter().map(|o| o.traffic.bytes_sent).sum();
     let rounds = outcomes.iter().map(|o| o.traffic.rounds).max().unwrap_or(0);
+    let fused = outcomes.iter().map(|o| o.fused).max().unwrap_or(0);
     eprintln!(
-        "ran {} ({} parties, {} mode) in {:.3}s: {} bytes sent, {} rounds",
+        "ran {} ({} parties, {} mode) in {:.3}s: {} bytes sent, {} rounds, {} instructions in fused kernels",
         module_path.display(),
         header.parties.len(),
         if mode == Mode::Sim { "sim" } else { "debug" },
         elapsed.as_secs_f64(),
         sent,
-        rounds
+        rounds,
+        fused
     );
     Ok(())
 }

@@ -29,6 +29,8 @@ pub struct PartyRun {
     pub connect_timeout: Duration,
     /// The longest one receive may wait for a peer.
     pub recv_timeout: Duration,
+    /// Fuse local elementwise runs into compiled kernels (`--no-jit` turns it off).
+    pub jit: bool,
 }
 
 pub fn run(r: &PartyRun) -> Result<(), String> {
@@ -81,6 +83,7 @@ pub fn run(r: &PartyRun) -> Result<(), String> {
                         progress: None,
                         constants: Arc::new(constants),
                         context: crate::interp::run_context(&header.module_hash, &r.session.to_string()),
+                        jit: r.jit,
                     };
                     run_party(job).await
                 }
@@ -99,11 +102,12 @@ pub fn run(r: &PartyRun) -> Result<(), String> {
         eprintln!("  {:<28} {}", path.display(), crate::value::fmt_shape(value.shape()));
     }
     eprintln!(
-        "ran {} as {name} in {:.3}s: {} bytes sent, {} rounds",
+        "ran {} as {name} in {:.3}s: {} bytes sent, {} rounds, {} instructions in fused kernels",
         r.module.display(),
         started.elapsed().as_secs_f64(),
         outcome.traffic.bytes_sent,
-        outcome.traffic.rounds
+        outcome.traffic.rounds,
+        outcome.fused
     );
     Ok(())
 }

@@ -8,7 +8,7 @@
 use crate::error::VmError;
 use crate::interp::{run_party, PartyJob, PartyOutcome};
 use crate::link::{Comm, MemTransport};
-use crate::semi2k::{deal_seeds, Semi2k};
+use crate::semi2k::{deal_seeds, PartySeeds, Semi2k};
 use crate::value::Plain;
 use sf_isa::{DebugInfo, Segment};
 use std::future::Future;
@@ -39,6 +39,8 @@ pub struct RunSpec {
     pub constants: Arc<Vec<Option<Arc<Plain>>>>,
     /// Names this run's module and session (see [`PartyJob::context`]).
     pub context: [u8; 32],
+    /// Fuse local elementwise runs into compiled kernels (see [`PartyJob::jit`]).
+    pub jit: bool,
 }
 
 /// A failure, attributed to the party where it started.
@@ -49,8 +51,14 @@ pub struct RunFailure {
 }
 
 pub fn run_local(spec: &RunSpec, parties: Vec<LocalParty>, mode: Mode) -> Result<Vec<PartyOutcome>, RunFailure> {
-    let first_party = || spec.parties.first().cloned().unwrap_or_default();
-    let seeds = deal_seeds(spec.parties.len()).map_err(|error| RunFailure { party: first_party(), error })?;
+    let seeds = deal_seeds(spec.parties.len()).map_err(|error| RunFailure { party: spec.parties.first().cloned().unwrap_or_default(), error })?;
+    run_local_seeded(spec, parties, mode, seeds)
+}
+
+/// [`run_local`] with the parties' PRG seeds given: two runs with the same seeds draw the same
+/// masks and triples, so their shares can be compared bit for bit (`--no-jit` against fused
+/// kernels). For tests: seeds the caller knows protect nothing.
+pub fn run_local_seeded(spec: &RunSpec, parties: Vec<LocalParty>, mode: Mode, seeds: Vec<PartySeeds>) -> Result<Vec<PartyOutcome>, RunFailure> {
     let progress = (mode == Mode::Debug).then(|| Arc::new(AtomicU64::new(0)));
     let jobs: Vec<PartyJob<MemTransport>> = parties
         .into_iter()
@@ -67,6 +75,7 @@ pub fn run_local(spec: &RunSpec, parties: Vec<LocalParty>, mode: Mode) -> Result
             progress: progress.clone(),
             constants: spec.constants.clone(),
             context: spec.context,
+            jit: spec.jit,
         })
         .collect();
     let results = match (mode, progress) {

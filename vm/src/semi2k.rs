@@ -33,7 +33,12 @@ pub struct PartySeeds {
 
 /// Makes every party's seeds from the operating system's CSPRNG, for runs inside one process.
 pub fn deal_seeds(n: usize) -> Result<Vec<PartySeeds>, VmError> {
-    let fresh = || crate::prg::fresh_seed().map_err(|e| VmError::Entropy(e.to_string()));
+    deal_seeds_from(n, || crate::prg::fresh_seed().map_err(|e| VmError::Entropy(e.to_string())))
+}
+
+/// [`deal_seeds`] from a given source of seeds (the operating system's CSPRNG in a run; a
+/// fixed list in tests that compare two runs bit for bit).
+pub fn deal_seeds_from(n: usize, mut fresh: impl FnMut() -> Result<Seed, VmError>) -> Result<Vec<PartySeeds>, VmError> {
     let mut seeds: Vec<PartySeeds> =
         (0..n).map(|_| PartySeeds { pair: vec![None; n], dealer: vec![None; n], mode: DealerMode::FirstParty }).collect();
     for i in 0..n {
