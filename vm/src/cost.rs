@@ -56,11 +56,12 @@ pub fn square_fix(len: u64, parties: u64) -> Cost {
     open(len, parties) + truncate(len, parties)
 }
 
-/// Three products for z^2, z^3, z^4 (two of them squares), one truncation of the three
+/// A square for z^2, z^3 and z^4 as two products in one round, one truncation of the three
 /// polynomial pieces side by side, two products in z^4, four squarings.
 pub fn exp(len: u64, parties: u64) -> Cost {
     let (sq, mul) = (square_fix(len, parties), mul_fix(len, parties));
-    sq + mul + sq + truncate(3 * len, parties) + mul + mul + sq + sq + sq + sq
+    let powers = self::mul(2 * len, parties) + truncate(len, parties) + truncate(len, parties);
+    sq + powers + truncate(3 * len, parties) + mul + mul + sq + sq + sq + sq
 }
 
 /// A bitwise AND of `words` XOR-shared words.
@@ -115,10 +116,13 @@ pub fn normalize(len: u64, parties: u64) -> Cost {
     a2b(len, parties) + fill + open(len, parties)
 }
 
+/// A2B, filling down, one AND with the sign, one opening of both words, 5 Newton steps of two
+/// products each.
 pub fn reciprocal(len: u64, parties: u64) -> Cost {
-    let sign_abs = is_negative(len, parties) + mul(len, parties);
+    let fill = [1, 2, 4, 8, 16, 32, 64].iter().fold(Cost::default(), |c, _| c + and(len, parties));
+    let start = a2b(len, parties) + fill + and(len, parties) + open(2 * len, parties);
     let newton = (0..5).fold(Cost::default(), |c, _| c + mul_fix(len, parties) + mul_fix(len, parties));
-    sign_abs + normalize(len, parties) + newton + mul(len, parties)
+    start + newton
 }
 
 #[cfg(test)]

@@ -935,6 +935,17 @@ impl<T: Transport> Machine<T> {
                 let reciprocal = plain::unary(UnaryOp::Reciprocal, &plain::cast_to_fix(p))?;
                 value::zip_with(share, &self.encode(&reciprocal)?, u128::wrapping_mul)?
             }
+            // c / b for a public c: the reciprocal scaled by c, with no product of shares.
+            (BinOp::Div, Value::Plain(c), Value::Shared { share: y, .. }) => {
+                let c = plain::cast_to_fix(c);
+                let shape = value::broadcast_shape(c.shape(), y.shape())?;
+                let y = value::to_flat(&value::broadcast_to(y, &shape)?);
+                let mut steps = Steps::new(seq, self.iter_key);
+                let r = to_array(self.proto.reciprocal(&y, &mut steps).await?, &shape)?;
+                let scaled = value::zip_with(&r, &self.encode(&c)?, u128::wrapping_mul)?;
+                let q = self.proto.truncate(&value::to_flat(&scaled), steps.tag()).await?;
+                return Ok(Value::Shared { share: to_array(q, &shape)?, dtype });
+            }
             // a / b = a * (1 / b), the reciprocal by Newton's method.
             (BinOp::Div, a, b) => {
                 let (x, y) = (self.as_share(a)?, self.as_share(b)?);

@@ -6,8 +6,10 @@
 //! a starting point for Newton's method within a factor 4/3, or log2 of x's magnitude.
 //!
 //! Algorithms and error bounds (f = 40 fraction bits), stated in spec/protocol.md:
-//! - reciprocal: Newton y <- y (2 - x y) from y0 = (2/3) 2^-j on |x|, sign restored; 5 steps
-//!   take the relative error from 1/3 to below 2^-40. Domain 2^LOW <= |x| < 2^(HIGH+1).
+//! - reciprocal: Newton y <- y (2 - x y) on x itself from the signed start y0 = +-(2/3) 2^-j,
+//!   j the bucket of |x| (or of |x| - 2^-f for x < 0: one below when |x| is a power of two,
+//!   where x y0 = 4/3, still within the factor 4/3); 5 steps take the relative error from 1/3
+//!   to below 2^-40. Domain 2^LOW <= |x| < 2^(HIGH+1).
 //! - rsqrt: Newton y <- y (3 - x y^2) / 2 from y0 = sqrt(2/3) 2^(-j/2); 5 steps. sqrt = x rsqrt(x).
 //! - exp: the degree-12 Taylor polynomial of z = x / 2^4 by Paterson-Stockmeyer (five
 //!   products), squared 4 times; relative error about 1e-10 on [-10, 10]; defined while the
@@ -73,11 +75,18 @@ impl<T: Transport> Semi2k<T> {
         let bits = self.a2b(x, steps).await?;
         let filled = self.fill_down(&bits, steps).await?;
         let leading: Vec<u128> = filled.iter().map(|y| y ^ (y >> 1)).collect();
+        self.bucket_weights(&leading, weights, steps).await
+    }
+
+    /// For words with one bit set (XOR-shared), the public weights of that bit's bucket, as
+    /// arithmetic shares: one opening.
+    async fn bucket_weights(&mut self, leading: &[u128], weights: &[&dyn Fn(i32) -> f64], steps: &mut Steps) -> Result<Vec<Vec<u128>>, VmError> {
         let f = self.frac_bits as i32;
-        // Buckets outside the ring's window (fraction bits below 20) stay empty.
-        let (lo, hi) = ((f + LOW).max(0) as u32, (f + HIGH).min(126) as u32);
+        // Buckets outside the ring's window (fraction bits below 20) stay empty. One bucket
+        // below LOW serves the reciprocal of -2^LOW, which it finds there.
+        let (lo, hi) = ((f + LOW - 1).max(0) as u32, (f + HIGH).min(126) as u32);
         let table: Vec<Vec<u128>> = weights.iter().map(|w| (lo..=hi).map(|bit| self.enc(w(bit as i32 - f))).collect()).collect();
-        self.b2a_weighted(&leading, lo, hi, &table, steps.tag()).await
+        self.b2a_weighted(leading, lo, hi, &table, steps.tag()).await
     }
 
     /// Arithmetic 0/1 shares of [x < 0], and |x|.
@@ -86,12 +95,6 @@ impl<T: Transport> Semi2k<T> {
         let prod = self.mul(&neg, x, steps.tag()).await?;
         let abs = x.iter().zip(&prod).map(|(v, p)| v.wrapping_sub(p.wrapping_mul(2))).collect();
         Ok((neg, abs))
-    }
-
-    /// Restores a sign: v where the bit is 0, -v where it is 1.
-    async fn apply_sign(&mut self, neg: &[u128], v: &[u128], steps: &mut Steps) -> Result<Vec<u128>, VmError> {
-        let prod = self.mul(neg, v, steps.tag()).await?;
-        Ok(v.iter().zip(&prod).map(|(v, p)| v.wrapping_sub(p.wrapping_mul(2))).collect())
     }
 
     /// Newton's method for 1/a on positive a, from y0.
@@ -116,11 +119,25 @@ impl<T: Transport> Semi2k<T> {
         self.mul_fix(y, &two_minus, steps).await
     }
 
+    /// 1/x for x of either sign. One A2B gives x's bits, and its sign s as bit 127; x's bits
+    /// XOR s in every place are those of |x| for x >= 0 and of |x| - 2^-f for x < 0, whose
+    /// highest set bit gives the bucket. One AND of that leading bit with s, opened beside the
+    /// leading bit itself, gives the signed start (1 - 2s) (2/3) 2^-j, and Newton's method runs
+    /// on x directly: no separate comparison, no |x|, no sign restored at the end.
     pub async fn reciprocal(&mut self, x: &[u128], steps: &mut Steps) -> Result<Vec<u128>, VmError> {
-        let (neg, a) = self.sign_abs(x, steps).await?;
-        let y0 = self.normalize(&a, &[&|j| (2.0 / 3.0) * 2f64.powi(-j)], steps).await?.remove(0);
-        let y = self.newton_reciprocal(&a, y0, NEWTON_STEPS, steps).await?;
-        self.apply_sign(&neg, &y, steps).await
+        let len = x.len();
+        let bits = self.a2b(x, steps).await?;
+        let sign: Vec<u128> = bits.iter().map(|b| 0u128.wrapping_sub(b >> 127)).collect();
+        let magnitude: Vec<u128> = bits.iter().zip(&sign).map(|(b, s)| b ^ s).collect();
+        let filled = self.fill_down(&magnitude, steps).await?;
+        let mut leading: Vec<u128> = filled.iter().map(|y| y ^ (y >> 1)).collect();
+        let negative = self.and(&leading, &sign, steps.tag()).await?;
+        // Both words in one opening: the buckets' weights, and the same for negative x.
+        leading.extend(negative);
+        let weights = self.bucket_weights(&leading, &[&|j| (2.0 / 3.0) * 2f64.powi(-j)], steps).await?.remove(0);
+        let (positive, negative) = weights.split_at(len);
+        let y0 = positive.iter().zip(negative).map(|(p, n)| p.wrapping_sub(n.wrapping_mul(2))).collect();
+        self.newton_reciprocal(x, y0, NEWTON_STEPS, steps).await
     }
 
     pub async fn rsqrt(&mut self, x: &[u128], steps: &mut Steps) -> Result<Vec<u128>, VmError> {
@@ -141,7 +158,7 @@ impl<T: Transport> Semi2k<T> {
     }
 
     /// exp(x) = p(z)^(2^S), z = x / 2^S, with p the degree-12 Taylor polynomial of exp,
-    /// evaluated by Paterson and Stockmeyer: the powers z^2, z^3, z^4 (three products), then
+    /// evaluated by Paterson and Stockmeyer: the powers z^2, then z^3 and z^4 (one round), then
     /// p = q0 + w (q1 + w q2) in w = z^4, where each q_i is a public combination of 1, z, z^2,
     /// z^3 (and z^4 for q2) and costs no product: two more products, then S squarings.
     /// z is never formed: x is read as z with S more fraction bits, so the products that take
@@ -149,8 +166,8 @@ impl<T: Transport> Semi2k<T> {
     pub async fn exp(&mut self, x: &[u128], steps: &mut Steps) -> Result<Vec<u128>, VmError> {
         let (f, s) = (self.frac_bits, EXP_SQUARINGS);
         let z2 = self.square_shift(x, f + 2 * s, [steps.tag(), steps.tag()]).await?;
-        let z3 = self.mul_shift(&z2, x, f + s, [steps.tag(), steps.tag()]).await?;
-        let z4 = self.square_fix(&z2, steps).await?;
+        // z^3 = z^2 z and z^4 = (z^2)^2 are independent: one Beaver round for both.
+        let [z3, z4]: [Vec<u128>; 2] = self.mul_shift_many(&[(&z2, x, f + s), (&z2, &z2, f)], steps).await?.try_into().map_err(|_| VmError::Internal("two products".into()))?;
         // The three q_i side by side, each sum_j c_(4i+j) z^j at f + S bits, truncated at once.
         let len = x.len();
         let coefficient = |k: usize| 1.0 / (1..=k).map(|j| j as f64).product::<f64>();
@@ -243,6 +260,11 @@ mod tests {
     }
 
     /// Evenly spread points of [lo, hi], the ends included.
+    /// +-2^k over the reciprocal's domain: for x = -2^k the bucket is found one below.
+    fn powers_of_two() -> Vec<f64> {
+        (super::LOW..=super::HIGH).flat_map(|k| [2f64.powi(k), -2f64.powi(k), 1.5 * 2f64.powi(k), -1.5 * 2f64.powi(k)]).collect()
+    }
+
     fn grid(lo: f64, hi: f64, count: usize) -> Vec<f64> {
         (0..count).map(|i| lo + (hi - lo) * i as f64 / (count - 1) as f64).collect()
     }
@@ -269,7 +291,7 @@ mod tests {
     #[test]
     fn nonlinear_functions_meet_their_bounds_for_2_3_and_5_parties() {
         let cases: Vec<(&str, &Kernel, Vec<f64>, fn(f64) -> f64, f64, f64)> = vec![
-            ("reciprocal", kernel!(reciprocal), [grid(0.1, 100.0, 400), grid(-100.0, -0.1, 100)].concat(), |x| 1.0 / x, 1e-4, f64::MAX),
+            ("reciprocal", kernel!(reciprocal), [grid(0.1, 100.0, 400), grid(-100.0, -0.1, 100), powers_of_two()].concat(), |x| 1.0 / x, 1e-4, f64::MAX),
             ("exp", kernel!(exp), grid(-10.0, 10.0, 400), f64::exp, 1e-4, f64::MAX),
             ("log", kernel!(log), grid(0.01, 100.0, 400), f64::ln, 1e-4, f64::MAX),
             ("sqrt", kernel!(sqrt), grid(0.01, 100.0, 400), f64::sqrt, 1e-4, f64::MAX),

@@ -250,6 +250,27 @@ impl<T: Transport> Semi2k<T> {
         self.truncate_by(&z, bits, tags[1]).await
     }
 
+    /// Independent products `x * y / 2^bits` of several pairs in one Beaver round: the pairs'
+    /// masked operands go out in one message. With two parties each part is truncated locally;
+    /// with more, each truncation takes a round of its own.
+    pub async fn mul_shift_many(&mut self, parts: &[(&[u128], &[u128], u32)], steps: &mut Steps) -> Result<Vec<Vec<u128>>, VmError> {
+        let xs: Vec<u128> = parts.iter().flat_map(|(x, _, _)| x.iter().copied()).collect();
+        let ys: Vec<u128> = parts.iter().flat_map(|(_, y, _)| y.iter().copied()).collect();
+        if xs.len() != ys.len() {
+            return Err(VmError::Internal("the factors of a batched product differ in length".into()));
+        }
+        let z = self.beaver(&xs, &ys, steps.tag(), None).await?;
+        let (first, two) = (self.me() == 0, self.n() == 2);
+        let mut out = Vec::with_capacity(parts.len());
+        let mut at = 0;
+        for (x, _, bits) in parts {
+            let part = &z[at..at + x.len()];
+            at += x.len();
+            out.push(if two { part.iter().map(|&v| shift_share(v, *bits, first)).collect() } else { self.truncate_by(part, *bits, steps.tag()).await? });
+        }
+        Ok(out)
+    }
+
     /// A square pair (a, c = a^2) of `len` elements.
     async fn square_pair(&mut self, len: usize) -> Result<[Vec<u128>; 2], VmError> {
         let request = Request::Elementwise { len: len as u64, product: Product::Square };
