@@ -120,6 +120,8 @@ pub struct Plan {
     bodies: Vec<Vec<Plan>>,
     /// For each instruction that starts a run of candidates for fusion, the run's end.
     chains: Vec<Option<usize>>,
+    /// For each product, the end of the run of independent products that starts there.
+    products: Vec<Option<usize>>,
 }
 
 impl Plan {
@@ -202,8 +204,36 @@ impl Plan {
                 frees[pc].push(r);
             }
         }
-        Ok(Plan { frees, bodies, chains: fusion::find_chains(&block.code) })
+        Ok(Plan { frees, bodies, chains: fusion::find_chains(&block.code), products: product_runs(&block.code) })
     }
+}
+
+/// The most products one batched round takes.
+const MAX_BATCH: usize = 64;
+
+/// For each `mul` instruction, the end of the run of consecutive `mul`s from it in which none
+/// reads or rewrites a register another one of the run writes: products that can share one
+/// round. The compiler's schedule puts a depth's products of secrets side by side, in the same
+/// order in every party's segment.
+fn product_runs(code: &[Instr]) -> Vec<Option<usize>> {
+    let product = |i: &Instr| match *i {
+        Instr::Binary { dst, op: BinOp::Mul, a, b, .. } => Some((dst, a, b)),
+        _ => None,
+    };
+    (0..code.len())
+        .map(|pc| {
+            let mut written = Vec::new();
+            let mut end = pc;
+            while let Some((dst, a, b)) = code.get(end).and_then(product) {
+                if end - pc == MAX_BATCH || [dst, a, b].iter().any(|r| written.contains(r)) {
+                    break;
+                }
+                written.push(dst);
+                end += 1;
+            }
+            (end - pc >= 2).then_some(end)
+        })
+        .collect()
 }
 
 /// The registers an instruction reads, its blocks' reads and carried or merged values included.
@@ -313,6 +343,20 @@ impl<T: Transport> Machine<T> {
         Box::pin(async move {
             let mut pc = 0;
             while pc < block.code.len() {
+                if let Some(end) = plan.products[pc] {
+                    if let Some(end) = self.run_products(&block.code[pc..end]).await? {
+                        let end = pc + end;
+                        for at in pc..end {
+                            self.free_after(plan, at)?;
+                        }
+                        if let Some(p) = &self.progress {
+                            p.fetch_add((end - pc) as u64, Ordering::Relaxed);
+                            YieldNow(false).await;
+                        }
+                        pc = end;
+                        continue;
+                    }
+                }
                 if let Some(end) = plan.chains[pc].filter(|&end| end - pc >= 2) {
                     if let Some(end) = self.run_fused(&block.code, plan, pc, end)? {
                         self.fused += (end - pc) as u64;
@@ -366,6 +410,47 @@ impl<T: Transport> Machine<T> {
             }
             Ok(())
         })
+    }
+
+    /// Runs the leading products of `run` whose operands are both shares as one Beaver round
+    /// (tagged by the first one's sequence number); returns how many, or `None` if fewer than
+    /// two are (the caller runs the first on its own). Every party takes the same prefix: which
+    /// values are secret is the same everywhere.
+    async fn run_products(&mut self, run: &[Instr]) -> Result<Option<usize>, VmError> {
+        struct Part {
+            dst: Reg,
+            x: Vec<u128>,
+            y: Vec<u128>,
+            bits: u32,
+            shape: Vec<usize>,
+            dtype: DType,
+        }
+        let mut parts: Vec<Part> = Vec::new();
+        let mut total = 0;
+        let mut seq = None;
+        for instr in run {
+            let Instr::Binary { dst, a, b, seq: s, .. } = instr else { break };
+            let (Value::Shared { share: x, dtype }, Value::Shared { share: y, dtype: y_dtype }) = (self.get(*a)?, self.get(*b)?) else { break };
+            let Ok(shape) = value::broadcast_shape(x.shape(), y.shape()) else { break };
+            let len: usize = shape.iter().product();
+            if total + len > MUL_CHUNK {
+                break;
+            }
+            total += len;
+            let bits = if *dtype == DType::Fix && *y_dtype == DType::Fix { self.frac() } else { 0 };
+            let (x, y) = (value::to_flat(&value::broadcast_to(x, &shape)?), value::to_flat(&value::broadcast_to(y, &shape)?));
+            parts.push(Part { dst: *dst, x, y, bits, shape, dtype: *dtype });
+            seq.get_or_insert(*s);
+        }
+        let (Some(seq), true) = (seq, parts.len() >= 2) else { return Ok(None) };
+        let pairs: Vec<(&[u128], &[u128], u32)> = parts.iter().map(|p| (p.x.as_slice(), p.y.as_slice(), p.bits)).collect();
+        let mut steps = Steps::new(seq, self.iter_key);
+        let products = self.proto.mul_shift_many(&pairs, &mut steps).await?;
+        let count = parts.len();
+        for (part, z) in parts.into_iter().zip(products) {
+            self.set_reg(part.dst, Value::Shared { share: to_array(z, &part.shape)?, dtype: part.dtype })?;
+        }
+        Ok(Some(count))
     }
 
     /// Frees the registers whose last use is instruction `pc` of the plan's block.

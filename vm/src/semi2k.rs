@@ -252,7 +252,8 @@ impl<T: Transport> Semi2k<T> {
 
     /// Independent products `x * y / 2^bits` of several pairs in one Beaver round: the pairs'
     /// masked operands go out in one message. With two parties each part is truncated locally;
-    /// with more, each truncation takes a round of its own.
+    /// with more, the parts with the same `bits` are truncated together, one round each
+    /// distinct `bits` (none for 0).
     pub async fn mul_shift_many(&mut self, parts: &[(&[u128], &[u128], u32)], steps: &mut Steps) -> Result<Vec<Vec<u128>>, VmError> {
         let xs: Vec<u128> = parts.iter().flat_map(|(x, _, _)| x.iter().copied()).collect();
         let ys: Vec<u128> = parts.iter().flat_map(|(_, y, _)| y.iter().copied()).collect();
@@ -261,12 +262,29 @@ impl<T: Transport> Semi2k<T> {
         }
         let z = self.beaver(&xs, &ys, steps.tag(), None).await?;
         let (first, two) = (self.me() == 0, self.n() == 2);
-        let mut out = Vec::with_capacity(parts.len());
-        let mut at = 0;
+        let mut starts = Vec::with_capacity(parts.len());
+        let mut out: Vec<Vec<u128>> = Vec::with_capacity(parts.len());
         for (x, _, bits) in parts {
+            let at = starts.last().map_or(0, |&(at, len)| at + len);
+            starts.push((at, x.len()));
             let part = &z[at..at + x.len()];
-            at += x.len();
-            out.push(if two { part.iter().map(|&v| shift_share(v, *bits, first)).collect() } else { self.truncate_by(part, *bits, steps.tag()).await? });
+            out.push(if two { part.iter().map(|&v| shift_share(v, *bits, first)).collect() } else { part.to_vec() });
+        }
+        if !two {
+            let mut widths: Vec<u32> = parts.iter().map(|p| p.2).filter(|&b| b > 0).collect();
+            widths.sort_unstable();
+            widths.dedup();
+            for bits in widths {
+                let chosen: Vec<usize> = (0..parts.len()).filter(|&i| parts[i].2 == bits).collect();
+                let joined: Vec<u128> = chosen.iter().flat_map(|&i| out[i].iter().copied()).collect();
+                let truncated = self.truncate_by(&joined, bits, steps.tag()).await?;
+                let mut at = 0;
+                for &i in &chosen {
+                    let len = out[i].len();
+                    out[i].copy_from_slice(&truncated[at..at + len]);
+                    at += len;
+                }
+            }
         }
         Ok(out)
     }

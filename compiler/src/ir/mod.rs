@@ -19,7 +19,11 @@
 //! the same graph, and the module does not grow with the trip count.
 //!
 //! Side effects (outputs and communication) happen in [`Ir::schedule`] order: per region, a
-//! topological order that breaks ties by node index, i.e. by source order, the same on every run.
+//! topological order by communication depth (how many rounds stand between the node and the
+//! region's start), in which each depth's communicating nodes come first, secret products
+//! leading, then its local nodes; ties go by node index, i.e. by source order. So independent
+//! products at one depth stand side by side in every party's segment, where the VM sends them
+//! in one round; the order is the same on every run.
 
 pub mod display;
 pub mod verify;
@@ -292,8 +296,36 @@ impl Ir {
         }
     }
 
-    /// The nodes of region `r` in a deterministic topological order, earliest-created first
-    /// among ready nodes. A node nested in a loop of `r` counts as that loop node.
+    /// Whether a node may exchange messages when it runs (conservatively: loops, branches and
+    /// every op on secrets that is not a local linear map).
+    fn communicates(&self, n: NodeId) -> bool {
+        let node = self.node(n);
+        let secret = |i: usize| self.operands(n).get(i).is_some_and(|&o| self.node(o).ty.placement == Placement::Secret);
+        match &node.op {
+            Op::Share | Op::Reveal { .. } | Op::Send { .. } | Op::Loop { .. } | Op::If { .. } | Op::Psi { .. } => true,
+            _ if node.ty.placement != Placement::Secret => false,
+            Op::Binary(BinOp::Add | BinOp::Sub) | Op::Sum { .. } | Op::Transpose | Op::Reshape | Op::Slice { .. } | Op::Gather { .. } | Op::Concat { .. } => false,
+            Op::Unary(UnaryOp::Neg | UnaryOp::Not) => false,
+            // By a public or private factor: local but for the truncation, which takes a round
+            // with more than two parties.
+            Op::Binary(BinOp::Mul | BinOp::MatMul) => (secret(0) && secret(1)) || (node.ty.dtype == DType::Fix && self.parties.len() > 2),
+            Op::Binary(BinOp::Div) => secret(1) || (node.ty.dtype == DType::Fix && self.parties.len() > 2),
+            _ => true,
+        }
+    }
+
+    /// A product of two secrets: one Beaver round, which the VM batches with its neighbours.
+    fn is_secret_product(&self, n: NodeId) -> bool {
+        let secret = |o: &NodeId| self.node(*o).ty.placement == Placement::Secret;
+        matches!(self.node(n).op, Op::Binary(BinOp::Mul)) && self.operands(n).iter().all(secret)
+    }
+
+    /// The nodes of region `r` in a deterministic topological order: by communication depth,
+    /// then communicating nodes before local ones (secret products first among them), then by
+    /// node index. Every edge goes from a smaller key to a larger (a communicating node is one
+    /// depth deeper than its operands; a local node's operands are created before it), so the
+    /// ready queue pops keys in increasing order. A node nested in a loop of `r` counts as that
+    /// loop node.
     pub fn schedule(&self, r: RegionId) -> Vec<NodeId> {
         let members: Vec<NodeId> = self.graph.node_indices().filter(|&n| self.node(n).region == r).collect();
         let mut pending = vec![0usize; self.graph.node_count()];
@@ -305,14 +337,31 @@ impl Ir {
                 users[from.index()].push(to);
             }
         }
-        let mut ready: BinaryHeap<Reverse<NodeId>> = members.iter().copied().filter(|n| pending[n.index()] == 0).map(Reverse).collect();
+        // A `psi` binds a shape symbol that later nodes may read without an edge to it (a
+        // `len` of its result's size): everything created after a psi waits for it.
+        let psis: Vec<NodeId> = members.iter().copied().filter(|&n| matches!(self.node(n).op, Op::Psi { .. })).collect();
+        for &psi in &psis {
+            for &later in members.iter().filter(|&&m| m > psi) {
+                pending[later.index()] += 1;
+                users[psi.index()].push(later);
+            }
+        }
+        // The deepest operand's depth, known once every operand is scheduled.
+        let mut operand_depth = vec![0u32; self.graph.node_count()];
+        let key = |n: NodeId, operand_depth: u32| {
+            let (talks, product) = (self.communicates(n), self.is_secret_product(n));
+            (operand_depth + talks as u32, !talks, !product, n)
+        };
+        let mut ready: BinaryHeap<Reverse<(u32, bool, bool, NodeId)>> = members.iter().copied().filter(|n| pending[n.index()] == 0).map(|n| Reverse(key(n, 0))).collect();
         let mut order = Vec::with_capacity(members.len());
-        while let Some(Reverse(n)) = ready.pop() {
+        while let Some(Reverse((depth, _, _, n))) = ready.pop() {
             order.push(n);
             for &user in &users[n.index()] {
-                pending[user.index()] -= 1;
-                if pending[user.index()] == 0 {
-                    ready.push(Reverse(user));
+                let u = user.index();
+                operand_depth[u] = operand_depth[u].max(depth);
+                pending[u] -= 1;
+                if pending[u] == 0 {
+                    ready.push(Reverse(key(user, operand_depth[u])));
                 }
             }
         }
