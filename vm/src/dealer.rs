@@ -107,13 +107,13 @@ pub fn request_tag(i: u64) -> Tag {
 }
 
 /// A kept matmul mask as the dealer holds it: every stream positioned where the mask's shares
-/// begin, the mask's rows and columns, and the whole mask and its transpose once drawn again
-/// (kept, as the products reusing a mask usually come once a training epoch).
+/// begin, the mask's rows and columns, and the whole mask once drawn again (kept, as the
+/// products reusing a mask usually come once a training epoch; its transpose is never made).
 struct Kept {
     streams: Vec<Option<Prg>>,
     rows: usize,
     cols: usize,
-    whole: [Option<std::sync::Arc<Vec<u128>>>; 2],
+    whole: Option<std::sync::Arc<Vec<u128>>>,
 }
 
 /// Dealer streams: every party's (the trusted first party, the dealer) or one's own.
@@ -149,6 +149,11 @@ impl Streams {
         Ok(lens.iter().map(|&l| prg.next_vec(l)).collect())
     }
 
+    /// Party `i`'s stream where it stands, without moving it: to draw its next vectors again.
+    pub fn position(&mut self, i: usize) -> Result<Prg, VmError> {
+        Ok(self.prg(i)?.clone())
+    }
+
     /// Streams positioned at the next vectors of party `i`'s stream.
     pub fn split(&mut self, i: usize, lens: &[usize]) -> Result<Vec<Prg>, VmError> {
         Ok(self.prg(i)?.split(lens))
@@ -171,13 +176,13 @@ impl Streams {
                 let (m, k, n) = (u(m), u(k), u(n));
                 if let Some(id) = keep {
                     // a is the next vector of every stream.
-                    self.kept.insert(id, Kept { streams: self.prgs.clone(), rows: m, cols: k, whole: [None, None] });
+                    self.kept.insert(id, Kept { streams: self.prgs.clone(), rows: m, cols: k, whole: None });
                 }
                 self.corrected(&[m * k, k * n, m * n], 2, |sum| {
                     let c = ring::matmul(&sum[0], &sum[1], m, k, n);
                     vec![c.iter().zip(&sum[2]).map(|(c, o)| c.wrapping_sub(*o)).collect()]
                 }, &[Sharing::Additive, Sharing::Additive, Sharing::Additive])
-                .map(|(own, corr)| [own, corr].concat())
+                .map(|(own, corr)| own.into_iter().chain(corr).collect())
             }
             Request::Trunc { len, bits } => {
                 let v = self.corrected(&[u(len); 3], 1, |sum| {
@@ -186,22 +191,22 @@ impl Streams {
                     let rb = sum[0].iter().zip(&sum[2]).map(|(&r, &o)| (r >> 127).wrapping_sub(o)).collect();
                     vec![rc, rb]
                 }, &[Sharing::Additive, Sharing::Additive, Sharing::Additive])?;
-                Ok([v.0, v.1].concat())
+                Ok(v.0.into_iter().chain(v.1).collect())
             }
             Request::BitPair { len } => {
                 let v = self.corrected(&[u(len); 2], 1, |sum| {
                     vec![sum[0].iter().zip(&sum[1]).map(|(b, o)| (b & 1).wrapping_sub(*o)).collect()]
                 }, &[Sharing::Xor, Sharing::Additive])?;
-                Ok([v.0, v.1].concat())
+                Ok(v.0.into_iter().chain(v.1).collect())
             }
             Request::MatmulReuse { m, k, n, mask, transposed } => {
                 let (m, k, n) = (u(m), u(k), u(n));
                 let a = self.kept_mask(mask, transposed, (m, k))?;
                 let v = self.corrected(&[k * n, m * n], 1, |sum| {
-                    let c = ring::matmul(&a, &sum[0], m, k, n);
+                    let c = if transposed { ring::matmul_tn(&a, &sum[0], k, m, n) } else { ring::matmul(&a, &sum[0], m, k, n) };
                     vec![c.iter().zip(&sum[1]).map(|(c, o)| c.wrapping_sub(*o)).collect()]
                 }, &[Sharing::Additive, Sharing::Additive])?;
-                Ok([v.0, v.1].concat())
+                Ok(v.0.into_iter().chain(v.1).collect())
             }
             Request::Release { mask } => {
                 self.kept.remove(&mask);
@@ -211,26 +216,28 @@ impl Streams {
         }
     }
 
-    /// The whole mask kept under `id`, re-drawn from every party's stream, as an m x k matrix
-    /// (the kept one transposed if `transposed`).
+    /// The whole mask kept under `id`, re-drawn from every party's stream, as it was made
+    /// (the product is with its transpose, m x k, if `transposed`).
     fn kept_mask(&mut self, id: u32, transposed: bool, (m, k): (usize, usize)) -> Result<std::sync::Arc<Vec<u128>>, VmError> {
         let kept = self.kept.get_mut(&id).ok_or_else(|| VmError::Internal(format!("matmul mask {id} is not kept")))?;
         let (rows, cols) = (kept.rows, kept.cols);
         if (if transposed { (cols, rows) } else { (rows, cols) }) != (m, k) {
             return Err(VmError::Internal(format!("matmul mask {id} is {rows} x {cols}, not {}{m} x {k}", if transposed { "the transpose of " } else { "" })));
         }
-        if kept.whole[0].is_none() {
+        let whole = kept.whole.get_or_insert_with(|| {
             let mut a = vec![0u128; rows * cols];
+            let mut t = vec![0u128; 4096];
             for prg in kept.streams.iter().flatten() {
-                add_assign(&mut a, &prg.clone().next_vec(rows * cols));
+                let mut prg = prg.clone();
+                for part in a.chunks_mut(t.len()) {
+                    let t = &mut t[..part.len()];
+                    prg.fill(t);
+                    add_assign(part, t);
+                }
             }
-            kept.whole[0] = Some(std::sync::Arc::new(a));
-        }
-        if transposed && kept.whole[1].is_none() {
-            let a = kept.whole[0].as_deref().map(|a| sf_kernels::transpose(a, rows, cols)).unwrap_or_default();
-            kept.whole[1] = Some(std::sync::Arc::new(a));
-        }
-        kept.whole[transposed as usize].clone().ok_or_else(|| VmError::Internal(format!("matmul mask {id} was not drawn")))
+            std::sync::Arc::new(a)
+        });
+        Ok(whole.clone())
     }
 
     /// Forgets a kept mask.
@@ -245,11 +252,18 @@ impl Streams {
         let mine = self.draw(0, &lens[..own])?;
         let mut sum: Vec<Vec<u128>> = mine.clone();
         sum.extend(lens[own..].iter().map(|&l| vec![0u128; l]));
+        // The others' vectors are added a chunk at a time, never held whole.
+        let mut chunk = vec![0u128; 4096];
         for i in 1..self.n() {
-            for ((s, v), how) in sum.iter_mut().zip(self.draw(i, lens)?).zip(sharing) {
-                match how {
-                    Sharing::Additive => add_assign(s, &v),
-                    Sharing::Xor => xor_assign(s, &v),
+            let prg = self.prg(i)?;
+            for (s, how) in sum.iter_mut().zip(sharing) {
+                for part in s.chunks_mut(chunk.len()) {
+                    let t = &mut chunk[..part.len()];
+                    prg.fill(t);
+                    match how {
+                        Sharing::Additive => add_assign(part, t),
+                        Sharing::Xor => xor_assign(part, t),
+                    }
                 }
             }
         }

@@ -81,6 +81,7 @@ pub async fn run_party<T: Transport>(job: PartyJob<T>) -> Result<PartyOutcome, V
         masks: MaskCache::default(),
         kernels: jit.then(fusion::Kernels::default),
         fused: 0,
+        transposes: Default::default(),
     };
     let result = match Plan::new(&segment) {
         Ok(plan) => m.run(&segment, &plan).await,
@@ -122,6 +123,9 @@ pub struct Plan {
     chains: Vec<Option<usize>>,
     /// For each product, the end of the run of independent products that starts there.
     products: Vec<Option<usize>>,
+    /// Transposes made only for the left operand of one later matmul of the block, whose source
+    /// lives until then: the matmul reads the source transposed instead (see `lazy_transposes`).
+    lazy: Vec<bool>,
 }
 
 impl Plan {
@@ -204,8 +208,32 @@ impl Plan {
                 frees[pc].push(r);
             }
         }
-        Ok(Plan { frees, bodies, chains: fusion::find_chains(&block.code), products: product_runs(&block.code) })
+        let lazy = lazy_transposes(&block.code, &frees, live_out);
+        Ok(Plan { frees, bodies, chains: fusion::find_chains(&block.code), products: product_runs(&block.code), lazy })
     }
+}
+
+/// For each instruction, whether it is a transpose `t = a.T` whose result is only ever the left
+/// operand of one matmul later in the block, with `a` not freed before that matmul: then `t`
+/// need not be made (a copy of `a`) when `a`'s kept mask lets the matmul read `a` transposed.
+fn lazy_transposes(code: &[Instr], frees: &[Vec<Reg>], live_out: &[Reg]) -> Vec<bool> {
+    code.iter()
+        .enumerate()
+        .map(|(pc, instr)| {
+            let Instr::Transpose { dst, a } = *instr else { return false };
+            if live_out.contains(&dst) {
+                return false;
+            }
+            let users: Vec<usize> = (pc + 1..code.len()).filter(|&j| deep_uses(&code[j]).contains(&dst)).collect();
+            match users.as_slice() {
+                [j] => {
+                    let left_of_matmul = matches!(code[*j], Instr::Binary { op: BinOp::MatMul, a: l, b: r, .. } if l == dst && r != dst);
+                    left_of_matmul && !frees[pc..*j].iter().flatten().any(|&r| r == a)
+                }
+                _ => false,
+            }
+        })
+        .collect()
 }
 
 /// The most products one batched round takes.
@@ -276,6 +304,8 @@ struct Machine<T: Transport> {
     kernels: Option<fusion::Kernels>,
     /// Instructions run inside fused kernels so far.
     fused: u64,
+    /// Transposes not made yet: register t holds nothing, and stands for register a's transpose.
+    transposes: std::collections::HashMap<Reg, Reg>,
 }
 
 /// Kept matmul masks, by register, and how many registers use each (a value and its
@@ -325,11 +355,11 @@ impl<T: Transport> Machine<T> {
     /// has one, else with a fresh mask that is kept for the next product with it.
     async fn secret_matmul(&mut self, left: Reg, x: &ArrayD<u128>, y: &ArrayD<u128>, dims: (usize, usize, usize), tag: Tag) -> Result<Vec<u128>, VmError> {
         if let Some(kept) = self.masks.by_reg.get(&left).cloned() {
-            return self.proto.matmul_reuse(&kept, &value::to_flat(y), dims, tag).await;
+            return self.proto.matmul_reuse(&kept, &value::flat(x), &value::flat(y), dims, tag).await;
         }
         let id = self.masks.next;
         self.masks.next += 1;
-        let (z, kept) = self.proto.matmul_keep(&value::to_flat(x), &value::to_flat(y), dims, tag, id).await?;
+        let (z, kept) = self.proto.matmul_keep(&value::flat(x), &value::flat(y), dims, tag, id).await?;
         self.keep_mask(left, Arc::new(kept));
         Ok(z)
     }
@@ -372,6 +402,12 @@ impl<T: Transport> Machine<T> {
                     }
                 }
                 let instr = &block.code[pc];
+                if let (true, Instr::Transpose { dst, a }) = (plan.lazy[pc], instr) {
+                    self.transposes.insert(*dst, *a);
+                    self.free_after(plan, pc)?;
+                    pc += 1;
+                    continue;
+                }
                 let result = match (instr, plan.bodies[pc].as_slice()) {
                     (Instr::Loop { trip, index, carried, body }, [body_plan]) => self.run_loop(*trip, *index, carried, body, body_plan).await,
                     (Instr::If { cond, then, otherwise, results }, [then_plan, else_plan]) => {
@@ -453,11 +489,57 @@ impl<T: Transport> Machine<T> {
         Ok(Some(count))
     }
 
+    /// The transpose of register `a`'s value; the transpose of a masked matrix is masked by the
+    /// mask's transpose (left in `masks.pending` for the register the transpose goes to).
+    fn transpose(&mut self, a: Reg) -> Result<Value, VmError> {
+        let t = match self.get(a)? {
+            Value::Plain(p) => Value::plain(plain::transpose(p)),
+            Value::Shared { share, dtype } => Value::Shared { share: value::transpose(share), dtype: *dtype },
+        };
+        self.masks.pending = self.masks.by_reg.get(&a).filter(|k| k.rows > 1 && k.cols > 1).map(|k| k.transposed());
+        Ok(t)
+    }
+
+    /// Makes a transpose that was left for later, because its matmul could not read it lazily.
+    fn make_transpose(&mut self, t: Reg, source: Reg) -> Result<(), VmError> {
+        self.transposes.remove(&t);
+        let v = self.transpose(source)?;
+        self.set_reg(t, v)
+    }
+
+    /// `source.T @ b` without making `source.T`, when `source` is a shared matrix whose mask is
+    /// kept and b is shared: the opened mask and this party's share are read transposed. `None`
+    /// otherwise.
+    async fn transposed_matmul(&mut self, source: Reg, b: Reg, seq: Seq) -> Result<Option<Value>, VmError> {
+        let Some(kept) = self.masks.by_reg.get(&source).filter(|k| k.rows > 1 && k.cols > 1).map(|k| k.transposed()) else { return Ok(None) };
+        let taken = self.take_operands(&[source, b])?;
+        let result = match (operand(&taken, source), operand(&taken, b)) {
+            (Value::Shared { share: x, dtype }, Value::Shared { share: y, dtype: y_dtype }) if x.ndim() == 2 => {
+                let (dtype, truncate) = (*dtype, *dtype == DType::Fix && *y_dtype == DType::Fix);
+                match value::matmul_dims(&[x.shape()[1], x.shape()[0]], y.shape()) {
+                    Ok((dims, shape)) => {
+                        let tag = self.tag(seq, 0);
+                        let z = self.proto.matmul_reuse_transposed(&kept, &value::flat(x), &value::flat(y), dims, tag).await;
+                        Some((z, shape, dtype, truncate))
+                    }
+                    Err(e) => Some((Err(e), Vec::new(), dtype, false)),
+                }
+            }
+            _ => None,
+        };
+        self.restore(taken);
+        let Some((z, shape, dtype, truncate)) = result else { return Ok(None) };
+        let z = z?;
+        let z = if truncate { self.proto.truncate(&z, self.tag(seq, 1)).await? } else { z };
+        Ok(Some(Value::Shared { share: to_array(z, &shape)?, dtype }))
+    }
+
     /// Frees the registers whose last use is instruction `pc` of the plan's block.
     fn free_after(&mut self, plan: &Plan, pc: usize) -> Result<(), VmError> {
         for &r in &plan.frees[pc] {
             self.forget_mask(r)?;
             self.regs[r as usize] = None;
+            self.transposes.remove(&r);
         }
         Ok(())
     }
@@ -719,6 +801,12 @@ impl<T: Transport> Machine<T> {
                 }
             }
             Instr::Binary { op, a, b, seq, .. } => {
+                if let Some(&source) = self.transposes.get(a) {
+                    if let Some(z) = self.transposed_matmul(source, *b, *seq).await? {
+                        return Ok(Some(z));
+                    }
+                    self.make_transpose(*a, source)?;
+                }
                 let taken = self.take_operands(&[*a, *b])?;
                 let result = self.binary(*op, operand(&taken, *a), operand(&taken, *b), *seq, *a).await;
                 self.restore(taken);
@@ -750,27 +838,26 @@ impl<T: Transport> Machine<T> {
                 let v = self.get(*a)?;
                 self.shape_op(v, &g)?
             }
-            Instr::Transpose { a, .. } => {
-                let t = match self.get(*a)? {
-                    Value::Plain(p) => Value::plain(plain::transpose(p)),
-                    Value::Shared { share, dtype } => Value::Shared { share: value::transpose(share), dtype: *dtype },
-                };
-                // The transpose of a masked matrix is masked by the mask's transpose.
-                self.masks.pending = self.masks.by_reg.get(a).filter(|k| k.rows > 1 && k.cols > 1).map(|k| k.transposed());
-                t
-            }
+            Instr::Transpose { a, .. } => self.transpose(*a)?,
             Instr::Sum { a, axis, .. } => match self.get(*a)? {
                 Value::Plain(p) => Value::plain(plain::sum(p, *axis as usize)?),
                 Value::Shared { share, dtype } => Value::Shared { share: value::sum_axis(share, *axis as usize, 0, u128::wrapping_add)?, dtype: *dtype },
             },
             Instr::Concat { parts, axis, .. } => {
-                let values: Vec<Value> = parts.iter().map(|&r| self.get(r).cloned()).collect::<Result<_, _>>()?;
+                // The parts are read where they lie: shares are not copied before the join.
+                let values: Vec<&Value> = parts.iter().map(|&r| self.get(r)).collect::<Result<_, _>>()?;
                 let axis = *axis as usize;
                 if values.iter().any(|v| matches!(v, Value::Shared { .. })) {
-                    let shares: Vec<ArrayD<u128>> = values.iter().map(|v| self.as_share(v)).collect::<Result<_, _>>()?;
-                    Value::Shared { share: value::concat(&shares.iter().collect::<Vec<_>>(), axis)?, dtype: values[0].dtype() }
+                    let shares: Vec<std::borrow::Cow<ArrayD<u128>>> = values
+                        .iter()
+                        .map(|v| match v {
+                            Value::Shared { share, .. } => Ok(std::borrow::Cow::Borrowed(share)),
+                            plain => self.as_share(plain).map(std::borrow::Cow::Owned),
+                        })
+                        .collect::<Result<_, _>>()?;
+                    Value::Shared { share: value::concat(&shares.iter().map(|c| c.as_ref()).collect::<Vec<_>>(), axis)?, dtype: values[0].dtype() }
                 } else {
-                    let plains: Vec<&Plain> = values.iter().filter_map(Value::as_plain).collect();
+                    let plains: Vec<&Plain> = values.iter().filter_map(|v| v.as_plain()).collect();
                     Value::plain(plain::concat(&plains, axis)?)
                 }
             }

@@ -31,6 +31,11 @@ pub fn matmul(a: &[u128], b: &[u128], m: usize, k: usize, n: usize) -> Vec<u128>
     sf_kernels::matmul(a, b, m, k, n)
 }
 
+/// `a.T @ b`, a being k x m: for the transpose of a kept operand, without copying it.
+pub fn matmul_tn(a: &[u128], b: &[u128], k: usize, m: usize, n: usize) -> Vec<u128> {
+    sf_kernels::matmul_tn(a, b, k, m, n)
+}
+
 /// Arithmetic right shift of a ring element read as a signed number.
 pub fn shr_signed(x: u128, bits: u32) -> u128 {
     ((x as i128) >> bits) as u128

@@ -381,27 +381,73 @@ impl<T: Transport> Semi2k<T> {
 
     async fn matmul_masking(&mut self, x: &[u128], y: &[u128], (m, k, n): (usize, usize, usize), tag: Tag, keep: Option<u32>) -> Result<(Vec<u128>, Option<KeptMask>), VmError> {
         let request = Request::Matmul { m: m as u64, k: k as u64, n: n as u64, keep };
-        let [a, b, c]: [Vec<u128>; 3] = self.dealt(request).await?.try_into().map_err(|_| VmError::Internal("matmul triple".into()))?;
-        let mut ef: Vec<u128> = x.iter().zip(&a).map(|(x, a)| x.wrapping_sub(*a)).collect();
-        ef.extend(y.iter().zip(&b).map(|(y, b)| y.wrapping_sub(*b)));
-        let ef = self.open(&ef, tag).await?;
-        let (e, f) = ef.split_at(m * k);
-        let z = self.matmul_finish(e, f, &a, b, c, (m, k, n));
-        let kept = keep.map(|id| KeptMask::new(id, a, e.to_vec(), m, k));
+        // This party's share of a is the next vector of its own dealer stream (see `dealt`).
+        let mut a_again = self.dealer.position(self.me() as usize)?;
+        let [mut masked, b, c]: [Vec<u128>; 3] = self.dealt(request).await?.try_into().map_err(|_| VmError::Internal("matmul triple".into()))?;
+        // x - a, written over a's share, goes to the last peer without a copy; this party's
+        // part of the sum is recomputed below from x and a drawn again, a chunk at a time, so
+        // that no second m x k vector is held while the others' arrive.
+        masked.iter_mut().zip(x).for_each(|(a, x)| *a = x.wrapping_sub(*a));
+        let own_f: Vec<u128> = y.iter().zip(&b).map(|(y, b)| y.wrapping_sub(*b)).collect();
+        let others: Vec<PartyId> = self.comm.others().collect();
+        let mut masked = Some(masked);
+        for (i, &p) in others.iter().enumerate() {
+            match masked.take() {
+                Some(v) if i + 1 == others.len() => self.comm.send_ring_owned(p, tag, v)?,
+                Some(v) => {
+                    self.comm.send_ring(p, tag, &v)?;
+                    masked = Some(v);
+                }
+                None => {}
+            }
+            self.comm.send_ring(p, tag, &own_f)?;
+        }
+        let (mut e, mut f): (Option<Vec<u128>>, Vec<u128>) = (None, own_f);
+        for &p in &others {
+            let theirs = self.comm.recv_ring(p, tag, m * k).await?;
+            match &mut e {
+                None => e = Some(theirs),
+                Some(e) => add_assign(e, &theirs),
+            }
+            add_assign(&mut f, &self.comm.recv_ring(p, tag, k * n).await?);
+        }
+        let mut e = e.unwrap_or_else(|| vec![0; m * k]);
+        let mut a = vec![0u128; 4096];
+        for (e, x) in e.chunks_mut(a.len()).zip(x.chunks(a.len())) {
+            let a = &mut a[..e.len()];
+            a_again.fill(a);
+            for ((e, x), a) in e.iter_mut().zip(x).zip(a.iter()) {
+                *e = e.wrapping_add(x.wrapping_sub(*a));
+            }
+        }
+        let z = matmul_finish(MatmulParts { e: &e, transposed: false, f: &f, x, x_transposed: false, b: &b, c }, (m, k, n));
+        let kept = keep.map(|id| KeptMask { id, transposed: false, e: std::sync::Arc::new(e), rows: m, cols: k });
         Ok((z, kept))
     }
 
     /// x @ y for an x whose mask is `kept` (x - a opened before): only y - b is opened. The
-    /// opening of x is the one already made, so reusing its mask shows nothing new.
-    pub async fn matmul_reuse(&mut self, kept: &KeptMask, y: &[u128], (m, k, n): (usize, usize, usize), tag: Tag) -> Result<Vec<u128>, VmError> {
-        if kept.a.len() != m * k {
-            return Err(VmError::Internal(format!("a kept mask of {} elements for a {m} x {k} operand", kept.a.len())));
+    /// opening of x is the one already made, so reusing its mask shows nothing new. `x` is this
+    /// party's share of the operand, as the m x k matrix it is.
+    pub async fn matmul_reuse(&mut self, kept: &KeptMask, x: &[u128], y: &[u128], dims: (usize, usize, usize), tag: Tag) -> Result<Vec<u128>, VmError> {
+        self.reuse(kept, x, false, y, dims, tag).await
+    }
+
+    async fn reuse(&mut self, kept: &KeptMask, x: &[u128], x_transposed: bool, y: &[u128], (m, k, n): (usize, usize, usize), tag: Tag) -> Result<Vec<u128>, VmError> {
+        let shape = if kept.transposed { (kept.cols, kept.rows) } else { (kept.rows, kept.cols) };
+        if shape != (m, k) || x.len() != m * k {
+            return Err(VmError::Internal(format!("a kept mask of {} x {} for a {m} x {k} operand", shape.0, shape.1)));
         }
         let request = Request::MatmulReuse { m: m as u64, k: k as u64, n: n as u64, mask: kept.id, transposed: kept.transposed };
         let [b, c]: [Vec<u128>; 2] = self.dealt(request).await?.try_into().map_err(|_| VmError::Internal("matmul pair".into()))?;
         let f: Vec<u128> = y.iter().zip(&b).map(|(y, b)| y.wrapping_sub(*b)).collect();
         let f = self.open(&f, tag).await?;
-        Ok(self.matmul_finish(&kept.e, &f, &kept.a, b, c, (m, k, n)))
+        Ok(matmul_finish(MatmulParts { e: &kept.e, transposed: kept.transposed, f: &f, x, x_transposed, b: &b, c }, (m, k, n)))
+    }
+
+    /// [`Semi2k::matmul_reuse`] for an operand given as this party's share of its transpose
+    /// (`x_t`, k x m): the product reads it transposed, so the operand is never copied.
+    pub async fn matmul_reuse_transposed(&mut self, kept: &KeptMask, x_t: &[u128], y: &[u128], dims: (usize, usize, usize), tag: Tag) -> Result<Vec<u128>, VmError> {
+        self.reuse(kept, x_t, true, y, dims, tag).await
     }
 
     /// Tells the dealer that a kept mask is used no more (only party 0 talks to it).
@@ -418,16 +464,6 @@ impl<T: Transport> Semi2k<T> {
         }
     }
 
-    /// z = c + e b + a f, and party 0 adds e f: as e (b + f), two products instead of three.
-    fn matmul_finish(&self, e: &[u128], f: &[u128], a: &[u128], mut b: Vec<u128>, c: Vec<u128>, (m, k, n): (usize, usize, usize)) -> Vec<u128> {
-        if self.me() == 0 {
-            add_assign(&mut b, f);
-        }
-        let mut z = c;
-        add_assign(&mut z, &ring::matmul(e, &b, m, k, n));
-        add_assign(&mut z, &ring::matmul(a, f, m, k, n));
-        z
-    }
 
     /// Divides a shared fixed-point value by 2^f after a product.
     ///
@@ -743,41 +779,49 @@ impl<T: Transport> Semi2k<T> {
     }
 }
 
-/// A matmul operand's mask that the dealer keeps: this party's share of it and the opened
-/// x - a, as the m x k matrix the operand is (the kept one's transpose if `transposed`).
+/// A matmul operand's mask that the dealer keeps, as a party holds it: only the opened x - a,
+/// as the rows x cols matrix of the operand it was made for (the operand in use is that one's
+/// transpose if `transposed`). The party's share of a is not kept: it is the operand's share
+/// less e on party 0, and the product's formula reads the operand's share instead.
 #[derive(Debug)]
 pub struct KeptMask {
     pub id: u32,
     pub transposed: bool,
-    pub a: Vec<u128>,
-    pub e: Vec<u128>,
+    e: std::sync::Arc<Vec<u128>>,
     pub rows: usize,
     pub cols: usize,
-    /// The transpose's mask, made once however often the operand is transposed.
-    transpose: std::sync::OnceLock<std::sync::Arc<KeptMask>>,
 }
 
 impl KeptMask {
-    fn new(id: u32, a: Vec<u128>, e: Vec<u128>, rows: usize, cols: usize) -> KeptMask {
-        KeptMask { id, transposed: false, a, e, rows, cols, transpose: Default::default() }
-    }
-
-    /// The mask of the operand's transpose: the same kept mask, seen transposed.
+    /// The mask of the operand's transpose: the same opening, read transposed.
     pub fn transposed(&self) -> std::sync::Arc<KeptMask> {
-        self.transpose
-            .get_or_init(|| {
-                std::sync::Arc::new(KeptMask {
-                    id: self.id,
-                    transposed: !self.transposed,
-                    a: sf_kernels::transpose(&self.a, self.rows, self.cols),
-                    e: sf_kernels::transpose(&self.e, self.rows, self.cols),
-                    rows: self.cols,
-                    cols: self.rows,
-                    transpose: Default::default(),
-                })
-            })
-            .clone()
+        std::sync::Arc::new(KeptMask { id: self.id, transposed: !self.transposed, e: self.e.clone(), rows: self.rows, cols: self.cols })
     }
+}
+
+/// What a Beaver matmul's last step reads: the opened e = x - a (as kept: the transpose of the
+/// operand's if `transposed`) and f = y - b, this party's share x of the operand, and its
+/// share of b and of c = a b.
+struct MatmulParts<'a> {
+    e: &'a [u128],
+    transposed: bool,
+    f: &'a [u128],
+    /// This party's share of the operand, or of its transpose if `x_transposed`.
+    x: &'a [u128],
+    x_transposed: bool,
+    b: &'a [u128],
+    c: Vec<u128>,
+}
+
+/// z = c + e b + x f: party i's share of x y, since x's shares are a's plus e on party 0, so
+/// that sum_i x_i f = a f + e f. Two ring products, and no share of a is needed.
+fn matmul_finish(p: MatmulParts, (m, k, n): (usize, usize, usize)) -> Vec<u128> {
+    let mut z = p.c;
+    let eb = if p.transposed { ring::matmul_tn(p.e, p.b, k, m, n) } else { ring::matmul(p.e, p.b, m, k, n) };
+    add_assign(&mut z, &eb);
+    let xf = if p.x_transposed { ring::matmul_tn(p.x, p.f, k, m, n) } else { ring::matmul(p.x, p.f, m, k, n) };
+    add_assign(&mut z, &xf);
+    z
 }
 
 /// What Beaver's final pass reads, per element: the other parties' masked operands, this
@@ -993,9 +1037,10 @@ mod tests {
                     let (y2s, y3s) = share_two(&mut p, &y2, &y3).await;
                     let (z1, kept) = p.matmul_keep(&xs, &y1s, (m, k, n_), Tag::new(1, 0), 0).await.expect("keep");
                     let before = p.comm.traffic.bytes_sent;
-                    let z2 = p.matmul_reuse(&kept, &y2s, (m, k, n_), Tag::new(1, 1)).await.expect("reuse");
+                    let z2 = p.matmul_reuse(&kept, &xs, &y2s, (m, k, n_), Tag::new(1, 1)).await.expect("reuse");
                     let reuse_bytes = p.comm.traffic.bytes_sent - before;
-                    let z3 = p.matmul_reuse(&kept.transposed(), &y3s, (k, m, n_), Tag::new(1, 2)).await.expect("reuse transposed");
+                    let xts = sf_kernels::transpose(&xs, m, k);
+                    let z3 = p.matmul_reuse(&kept.transposed(), &xts, &y3s, (k, m, n_), Tag::new(1, 2)).await.expect("reuse transposed");
                     p.release_mask(0).expect("release");
                     let mut opened = Vec::new();
                     for (i, z) in [z1, z2, z3].iter().enumerate() {

@@ -262,6 +262,14 @@ pub fn transpose<T: Copy + Default>(a: &ArrayD<T>) -> ArrayD<T> {
 
 /// The elements in row-major order: a copy of the memory when the array is contiguous, which
 /// is the usual case, and an element-by-element walk only when it is not.
+/// The elements in row-major order, borrowed when the array already lies so in memory.
+pub fn flat<T: Copy>(a: &ArrayD<T>) -> std::borrow::Cow<'_, [T]> {
+    match a.as_slice() {
+        Some(s) => std::borrow::Cow::Borrowed(s),
+        None => std::borrow::Cow::Owned(a.iter().copied().collect()),
+    }
+}
+
 pub fn to_flat<T: Copy>(a: &ArrayD<T>) -> Vec<T> {
     match a.as_slice() {
         Some(s) => s.to_vec(),

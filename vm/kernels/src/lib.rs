@@ -66,6 +66,29 @@ pub fn matmul_portable(a: &[u128], b: &[u128], m: usize, k: usize, n: usize) -> 
     c
 }
 
+/// `a.T @ b` for a row-major a of k x m (so the result is m x n) and b of k x n, without a
+/// transposed copy of a when b has few columns: each row of a is scaled into the result by
+/// the row of b it meets (a matrix-vector product streams a once). With 8 columns or more the
+/// transpose is made, in tiles, for the blocked kernel, and dropped after.
+pub fn matmul_tn(a: &[u128], b: &[u128], k: usize, m: usize, n: usize) -> Vec<u128> {
+    assert!(a.len() == k * m && b.len() == k * n, "matmul_tn of {} and {} elements as ({k} x {m}).T and {k} x {n}", a.len(), b.len());
+    if n >= SIMD_MIN_REUSE {
+        return matmul(&transpose(a, k, m), b, m, k, n);
+    }
+    let mut c = vec![0u128; m * n];
+    for (row, coefficients) in a.chunks_exact(m.max(1)).zip(b.chunks_exact(n.max(1))) {
+        for (col, &y) in coefficients.iter().enumerate() {
+            if y == 0 {
+                continue;
+            }
+            for (out, &x) in c[col..].iter_mut().step_by(n).zip(row) {
+                *out = out.wrapping_add(x.wrapping_mul(y));
+            }
+        }
+    }
+    c
+}
+
 /// Σ x_i y_i, with four accumulators so that consecutive products do not wait on each other.
 fn dot(x: &[u128], y: &[u128]) -> u128 {
     let mut acc = [0u128; 4];
@@ -98,6 +121,14 @@ pub fn transpose<T: Copy + Default>(a: &[T], rows: usize, cols: usize) -> Vec<T>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_transposed_left_product_is_the_product_with_the_transpose() {
+        for (k, m, n) in [(1, 1, 1), (7, 3, 1), (100, 13, 2), (33, 9, 8), (5, 40, 17), (0, 3, 2), (3, 0, 2)] {
+            let (a, b) = (random(k * m, 3), random(k * n, 4));
+            assert_eq!(matmul_tn(&a, &b, k, m, n), matmul_portable(&transpose(&a, k, m), &b, m, k, n), "{k} x {m}, {n}");
+        }
+    }
 
     fn random(len: usize, seed: u128) -> Vec<u128> {
         let mut s = seed | 1;
