@@ -87,7 +87,7 @@ fn report(what: &str, t: sfvm::link::Traffic) {
 }
 
 fn logistic_regression(c: &mut Criterion) {
-    sf_benches::keep_freed_memory();
+    sf_benches::return_freed_memory();
     let (rows, cols) = (10_000usize, 100usize);
     let h = cols / 2;
     let x = values(rows * cols, 1, 1.0);
@@ -108,7 +108,7 @@ fn logistic_regression(c: &mut Criterion) {
 }
 
 fn mlp(c: &mut Criterion) {
-    sf_benches::keep_freed_memory();
+    sf_benches::return_freed_memory();
     let (layers, width, batch) = (100usize, 256usize, 64usize);
     let source = mlp_source(layers, width, batch);
     let mut g = c.benchmark_group("program");
