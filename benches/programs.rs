@@ -4,8 +4,7 @@
 //! (width 256, batch 64, relu), whose compile time is measured too. Each prints the rounds and
 //! bytes party 0 sends per run. Reading input files and writing outputs are not timed.
 
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+// The system allocator, as the `sfvm` binary uses.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use sfvm::run::{run_local, LocalParty, Mode, RunSpec};
@@ -87,7 +86,6 @@ fn report(what: &str, t: sfvm::link::Traffic) {
 }
 
 fn logistic_regression(c: &mut Criterion) {
-    sf_benches::return_freed_memory();
     let (rows, cols) = (10_000usize, 100usize);
     let h = cols / 2;
     let x = values(rows * cols, 1, 1.0);
@@ -108,7 +106,6 @@ fn logistic_regression(c: &mut Criterion) {
 }
 
 fn mlp(c: &mut Criterion) {
-    sf_benches::return_freed_memory();
     let (layers, width, batch) = (100usize, 256usize, 64usize);
     let source = mlp_source(layers, width, batch);
     let mut g = c.benchmark_group("program");

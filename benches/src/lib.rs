@@ -18,15 +18,10 @@ const MI_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// For kernels timed over many repetitions: mimalloc keeps freed memory, so that every
 /// repetition after the first reuses the pages of the one before, as a long-running process
 /// (SPU's runtime, say) does; the timings are of the kernels in steady state, not of page
-/// faults. Whole programs run with [`return_freed_memory`], as `sfvm` does.
+/// faults. Whole programs (`programs.rs`) run on the system allocator, as `sfvm` does.
 pub fn keep_freed_memory() {
     // SAFETY: mi_option_set stores an integer in mimalloc's option table; a negative purge
     // delay means never purge.
     unsafe { libmimalloc_sys::mi_option_set(MI_PURGE_DELAY, -1) }
 }
 
-/// The allocator setting `sfvm`'s `main` makes: freed memory goes back to the kernel at once.
-pub fn return_freed_memory() {
-    // SAFETY: as above; a zero purge delay means purge on free.
-    unsafe { libmimalloc_sys::mi_option_set(MI_PURGE_DELAY, 0) }
-}

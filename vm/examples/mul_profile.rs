@@ -1,10 +1,6 @@
 //! One kernel on 1e6 elements between 2 parties, repeated, for profiling:
 //!
 //!     ROUNDS=15 cargo run --release -p sfvm --example mul_profile [mul|cmp|recip|exp]
-/// Large share vectors come and go all the time; an allocator that keeps freed memory spares
-/// the kernel from zeroing fresh pages for every one of them.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use sfvm::link::{Comm, MemTransport, Steps};
 use sfvm::semi2k::{deal_seeds, Semi2k};

@@ -7,10 +7,6 @@
 //! (the slower party's, best of two runs; sharing the inputs and opening the results are not
 //! counted).
 
-/// Large share vectors come and go all the time; an allocator that keeps freed memory spares
-/// the kernel from zeroing fresh pages for every one of them.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use sfvm::link::{MemTransport, Steps, Tag};
 use sfvm::ring::{decode_fix, encode_fix};
