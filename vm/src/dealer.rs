@@ -117,12 +117,19 @@ struct Kept {
     cols: usize,
 }
 
+/// Rows of a mask drawn again at a time: enough that each band's product is large enough to
+/// split across threads (2^27 multiply-adds), but no more than 2^18 elements (4 MB) a band.
+fn band_rows(rows: usize, cols: usize, n: usize) -> usize {
+    let wanted = (1usize << 27) / (cols * n).max(1);
+    wanted.min((1 << 18) / cols.max(1)).max(64).min(rows.max(1))
+}
+
 impl Kept {
     /// a @ b, or a.T @ b if `transposed`, for the whole mask a (the sum of every party's
     /// share) drawn again a band of rows at a time, each band multiplied in as it comes.
     fn times(&self, b: &[u128], n: usize, transposed: bool) -> Vec<u128> {
         let (rows, cols) = (self.rows, self.cols);
-        let band = (65_536 / cols.max(1)).max(64).min(rows.max(1));
+        let band = band_rows(rows, cols, n);
         let mut streams: Vec<Prg> = self.streams.iter().flatten().cloned().collect();
         let (mut a, mut t) = (vec![0u128; band * cols], vec![0u128; band * cols]);
         let mut out = if transposed { vec![0u128; cols * n] } else { Vec::with_capacity(rows * n) };
@@ -256,7 +263,7 @@ impl Streams {
         for streams in &mut others {
             add_assign(&mut b, &streams[1].next_vec(k * n));
         }
-        let band = (65_536 / k.max(1)).max(64).min(m.max(1));
+        let band = band_rows(m, k, n);
         let (mut a, mut t) = (vec![0u128; band * k], vec![0u128; band * k.max(n)]);
         let mut c = Vec::with_capacity(m * n);
         for r0 in (0..m).step_by(band) {
