@@ -155,6 +155,9 @@ impl Kept {
 /// Dealer streams: every party's (the trusted first party, the dealer) or one's own.
 pub struct Streams {
     prgs: Vec<Option<Prg>>,
+    /// The whole b of the last matmul triple or pair dealt as trusted first party (see
+    /// [`Streams::take_matmul_b`]); never sent anywhere.
+    matmul_b: Option<Vec<u128>>,
     /// Kept matmul masks, by number.
     kept: std::collections::HashMap<u32, Kept>,
 }
@@ -168,7 +171,7 @@ pub enum Sharing {
 
 impl Streams {
     pub fn new(seeds: Vec<Option<Seed>>) -> Streams {
-        Streams { prgs: seeds.into_iter().map(|s| s.map(Prg::new)).collect(), kept: Default::default() }
+        Streams { prgs: seeds.into_iter().map(|s| s.map(Prg::new)).collect(), matmul_b: None, kept: Default::default() }
     }
 
     fn n(&self) -> usize {
@@ -235,10 +238,13 @@ impl Streams {
                 let (m, k, n) = (u(m), u(k), u(n));
                 // The streams' positions, copied: drawing the mask again must not move them.
                 let kept = self.kept_mask(mask, transposed, (m, k))?.clone();
+                let b = std::cell::RefCell::new(None);
                 let v = self.corrected(&[k * n, m * n], 1, |sum| {
                     let c = kept.times(&sum[0], n, transposed);
+                    *b.borrow_mut() = Some(sum[0].clone());
                     vec![c.iter().zip(&sum[1]).map(|(c, o)| c.wrapping_sub(*o)).collect()]
                 }, &[Sharing::Additive, Sharing::Additive])?;
+                self.matmul_b = b.into_inner();
                 Ok(v.0.into_iter().chain(v.1).collect())
             }
             Request::Release { mask } => {
@@ -283,9 +289,18 @@ impl Streams {
             }
             c.extend(rows);
         }
+        self.matmul_b = Some(b);
         let mut out = mine;
         out.push(c);
         Ok(out)
+    }
+
+    /// The whole b (the sum of every party's share) of the matmul triple or pair just dealt by
+    /// [`Streams::first_party`]. The trusted first party, which knows it anyway, uses it to
+    /// form the term e b of the product alone (one ring product for all parties instead of
+    /// one each); a separate dealer never sends it.
+    pub fn take_matmul_b(&mut self) -> Option<Vec<u128>> {
+        self.matmul_b.take()
     }
 
     /// The mask kept under `id`, checked against the product's m x k (its transpose's if

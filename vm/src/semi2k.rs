@@ -389,6 +389,7 @@ impl<T: Transport> Semi2k<T> {
         // that no second m x k vector is held while the others' arrive.
         masked.iter_mut().zip(x).for_each(|(a, x)| *a = x.wrapping_sub(*a));
         let own_f: Vec<u128> = y.iter().zip(&b).map(|(y, b)| y.wrapping_sub(*b)).collect();
+        let b_term = self.mask_term(b)?;
         let others: Vec<PartyId> = self.comm.others().collect();
         let mut masked = Some(masked);
         for (i, &p) in others.iter().enumerate() {
@@ -420,7 +421,7 @@ impl<T: Transport> Semi2k<T> {
                 *e = e.wrapping_add(x.wrapping_sub(*a));
             }
         }
-        let z = matmul_finish(MatmulParts { e: &e, transposed: false, f: &f, x, x_transposed: false, b: &b, c }, (m, k, n));
+        let z = matmul_finish(MatmulParts { e: &e, transposed: false, f: &f, x, x_transposed: false, b: b_term, c }, (m, k, n));
         let kept = keep.map(|id| KeptMask { id, transposed: false, e: std::sync::Arc::new(e), rows: m, cols: k });
         Ok((z, kept))
     }
@@ -440,14 +441,25 @@ impl<T: Transport> Semi2k<T> {
         let request = Request::MatmulReuse { m: m as u64, k: k as u64, n: n as u64, mask: kept.id, transposed: kept.transposed };
         let [b, c]: [Vec<u128>; 2] = self.dealt(request).await?.try_into().map_err(|_| VmError::Internal("matmul pair".into()))?;
         let f: Vec<u128> = y.iter().zip(&b).map(|(y, b)| y.wrapping_sub(*b)).collect();
+        let b_term = self.mask_term(b)?;
         let f = self.open(&f, tag).await?;
-        Ok(matmul_finish(MatmulParts { e: &kept.e, transposed: kept.transposed, f: &f, x, x_transposed, b: &b, c }, (m, k, n)))
+        Ok(matmul_finish(MatmulParts { e: &kept.e, transposed: kept.transposed, f: &f, x, x_transposed, b: b_term, c }, (m, k, n)))
     }
 
     /// [`Semi2k::matmul_reuse`] for an operand given as this party's share of its transpose
     /// (`x_t`, k x m): the product reads it transposed, so the operand is never copied.
     pub async fn matmul_reuse_transposed(&mut self, kept: &KeptMask, x_t: &[u128], y: &[u128], dims: (usize, usize, usize), tag: Tag) -> Result<Vec<u128>, VmError> {
         self.reuse(kept, x_t, true, y, dims, tag).await
+    }
+
+    /// Who forms the term e b of a matmul: with the trusted first party, party 0 alone, with
+    /// the whole b, which it dealt; with a separate dealer, every party with its share.
+    fn mask_term(&mut self, b: Vec<u128>) -> Result<MaskTerm, VmError> {
+        Ok(match (self.mode, self.me()) {
+            (DealerMode::FirstParty, 0) => MaskTerm::Whole(self.dealer.take_matmul_b().ok_or_else(|| VmError::Internal("the dealt b of a matmul is missing".into()))?),
+            (DealerMode::FirstParty, _) => MaskTerm::None,
+            (DealerMode::Separate, _) => MaskTerm::Share(b),
+        })
     }
 
     /// Tells the dealer that a kept mask is used no more (only party 0 talks to it).
@@ -809,16 +821,27 @@ struct MatmulParts<'a> {
     /// This party's share of the operand, or of its transpose if `x_transposed`.
     x: &'a [u128],
     x_transposed: bool,
-    b: &'a [u128],
+    b: MaskTerm,
     c: Vec<u128>,
 }
 
+/// What a party multiplies e by: its share of b, the whole b, or nothing (another party
+/// forms e b for all).
+enum MaskTerm {
+    Share(Vec<u128>),
+    Whole(Vec<u128>),
+    None,
+}
+
 /// z = c + e b + x f: party i's share of x y, since x's shares are a's plus e on party 0, so
-/// that sum_i x_i f = a f + e f. Two ring products, and no share of a is needed.
+/// that sum_i x_i f = a f + e f. No share of a is needed; e b is formed once from the whole b
+/// by the trusted first party, or by every party from its share of b.
 fn matmul_finish(p: MatmulParts, (m, k, n): (usize, usize, usize)) -> Vec<u128> {
     let mut z = p.c;
-    let eb = if p.transposed { ring::matmul_tn(p.e, p.b, k, m, n) } else { ring::matmul(p.e, p.b, m, k, n) };
-    add_assign(&mut z, &eb);
+    if let MaskTerm::Share(b) | MaskTerm::Whole(b) = &p.b {
+        let eb = if p.transposed { ring::matmul_tn(p.e, b, k, m, n) } else { ring::matmul(p.e, b, m, k, n) };
+        add_assign(&mut z, &eb);
+    }
     let xf = if p.x_transposed { ring::matmul_tn(p.x, p.f, k, m, n) } else { ring::matmul(p.x, p.f, m, k, n) };
     add_assign(&mut z, &xf);
     z
