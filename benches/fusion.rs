@@ -10,7 +10,7 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use sf_jit::{beaver_step, Chain, Kernel};
+use sf_jit::{beaver_step, polynomial, Chain, Kernel};
 use sfvm::prg::Prg;
 use sfvm::semi2k::{beaver_combine, BeaverShares};
 use std::hint::black_box;
@@ -19,22 +19,6 @@ use std::time::Instant;
 
 const LENS: [usize; 2] = [1_000_000, 4_000_000];
 const FRAC: u32 = 40;
-
-/// (c0 + c1 x + c2 x2 - c3 x3) >> f, party 0's share.
-fn poly_chain() -> Chain {
-    let mut c = Chain::new();
-    let [x, x2, x3] = [(); 3].map(|_| c.input());
-    let [c0, c1, c2, c3] = [(); 4].map(|_| c.param());
-    let t1 = c.mul(x, c1);
-    let t2 = c.mul(x2, c2);
-    let t3 = c.mul(x3, c3);
-    let s = c.add(t1, t2);
-    let s = c.sub(s, t3);
-    let s = c.add(s, c0);
-    let s = c.sar(s, FRAC);
-    c.output(s);
-    c
-}
 
 fn poly_by_hand(v: &[&[u128]], k: &[u128]) -> Vec<u128> {
     let (x, x2, x3) = (v[0], v[1], v[2]);
@@ -77,7 +61,7 @@ impl Case {
 
 
 fn cases(len: usize) -> [Case; 2] {
-    [Case::new("beaver", beaver_step(true, FRAC), beaver_by_hand, len), Case::new("poly", poly_chain(), poly_by_hand, len)]
+    [Case::new("beaver", beaver_step(true, FRAC), beaver_by_hand, len), Case::new("poly", polynomial(true, FRAC), poly_by_hand, len)]
 }
 
 fn summary() {

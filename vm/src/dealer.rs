@@ -238,13 +238,13 @@ impl Streams {
                 let (m, k, n) = (u(m), u(k), u(n));
                 // The streams' positions, copied: drawing the mask again must not move them.
                 let kept = self.kept_mask(mask, transposed, (m, k))?.clone();
-                let b = std::cell::RefCell::new(None);
+                let mut b = None;
                 let v = self.corrected(&[k * n, m * n], 1, |sum| {
                     let c = kept.times(&sum[0], n, transposed);
-                    *b.borrow_mut() = Some(sum[0].clone());
+                    b = Some(sum[0].clone());
                     vec![c.iter().zip(&sum[1]).map(|(c, o)| c.wrapping_sub(*o)).collect()]
                 }, &[Sharing::Additive, Sharing::Additive])?;
-                self.matmul_b = b.into_inner();
+                self.matmul_b = b;
                 Ok(v.0.into_iter().chain(v.1).collect())
             }
             Request::Release { mask } => {
@@ -322,7 +322,7 @@ impl Streams {
     /// Party 0's own vectors (the first `own` of `lens`) and its corrections, from `correct`
     /// given the combination over all parties of each own vector, and over the other parties
     /// of each correction's.
-    fn corrected(&mut self, lens: &[usize], own: usize, correct: impl Fn(&[Vec<u128>]) -> Vec<Vec<u128>>, sharing: &[Sharing]) -> Result<(Vec<Vec<u128>>, Vec<Vec<u128>>), VmError> {
+    fn corrected(&mut self, lens: &[usize], own: usize, mut correct: impl FnMut(&[Vec<u128>]) -> Vec<Vec<u128>>, sharing: &[Sharing]) -> Result<(Vec<Vec<u128>>, Vec<Vec<u128>>), VmError> {
         let mine = self.draw(0, &lens[..own])?;
         let mut sum: Vec<Vec<u128>> = mine.clone();
         sum.extend(lens[own..].iter().map(|&l| vec![0u128; l]));

@@ -217,18 +217,23 @@ impl Plan {
 /// operand of one matmul later in the block, with `a` not freed before that matmul: then `t`
 /// need not be made (a copy of `a`) when `a`'s kept mask lets the matmul read `a` transposed.
 fn lazy_transposes(code: &[Instr], frees: &[Vec<Reg>], live_out: &[Reg]) -> Vec<bool> {
+    // One pass for every register's readers (how many, and the last) and where it is freed.
+    let mut readers: std::collections::HashMap<Reg, (usize, usize)> = Default::default();
+    for (pc, instr) in code.iter().enumerate() {
+        for r in deep_uses(instr) {
+            let entry = readers.entry(r).or_insert((0, pc));
+            *entry = (entry.0 + 1, pc);
+        }
+    }
+    let freed_at: std::collections::HashMap<Reg, usize> = frees.iter().enumerate().flat_map(|(pc, regs)| regs.iter().map(move |&r| (r, pc))).collect();
     code.iter()
         .enumerate()
         .map(|(pc, instr)| {
             let Instr::Transpose { dst, a } = *instr else { return false };
-            if live_out.contains(&dst) {
-                return false;
-            }
-            let users: Vec<usize> = (pc + 1..code.len()).filter(|&j| deep_uses(&code[j]).contains(&dst)).collect();
-            match users.as_slice() {
-                [j] => {
-                    let left_of_matmul = matches!(code[*j], Instr::Binary { op: BinOp::MatMul, a: l, b: r, .. } if l == dst && r != dst);
-                    left_of_matmul && !frees[pc..*j].iter().flatten().any(|&r| r == a)
+            match readers.get(&dst) {
+                Some(&(1, j)) if j > pc && !live_out.contains(&dst) => {
+                    let left_of_matmul = matches!(code[j], Instr::Binary { op: BinOp::MatMul, a: l, b: r, .. } if l == dst && r != dst);
+                    left_of_matmul && !freed_at.get(&a).is_some_and(|&f| (pc..j).contains(&f))
                 }
                 _ => false,
             }
@@ -373,33 +378,25 @@ impl<T: Transport> Machine<T> {
         Box::pin(async move {
             let mut pc = 0;
             while pc < block.code.len() {
+                // Several instructions at once: a batch of products, or a fused chain.
+                let mut ran = None;
                 if let Some(end) = plan.products[pc] {
-                    if let Some(end) = self.run_products(&block.code[pc..end]).await? {
-                        let end = pc + end;
-                        for at in pc..end {
-                            self.free_after(plan, at)?;
-                        }
-                        if let Some(p) = &self.progress {
-                            p.fetch_add((end - pc) as u64, Ordering::Relaxed);
-                            YieldNow(false).await;
-                        }
-                        pc = end;
-                        continue;
-                    }
+                    ran = self.run_products(&block.code[pc..end]).await?.map(|count| pc + count);
                 }
-                if let Some(end) = plan.chains[pc].filter(|&end| end - pc >= 2) {
-                    if let Some(end) = self.run_fused(&block.code, plan, pc, end)? {
-                        self.fused += (end - pc) as u64;
-                        for at in pc..end {
-                            self.free_after(plan, at)?;
-                        }
-                        if let Some(p) = &self.progress {
-                            p.fetch_add((end - pc) as u64, Ordering::Relaxed);
-                            YieldNow(false).await;
-                        }
-                        pc = end;
-                        continue;
+                if let (None, Some(end)) = (ran, plan.chains[pc].filter(|&end| end - pc >= 2)) {
+                    ran = self.run_fused(&block.code, plan, pc, end)?;
+                    self.fused += ran.map_or(0, |end| end - pc) as u64;
+                }
+                if let Some(end) = ran {
+                    for at in pc..end {
+                        self.free_after(plan, at)?;
                     }
+                    if let Some(p) = &self.progress {
+                        p.fetch_add((end - pc) as u64, Ordering::Relaxed);
+                        YieldNow(false).await;
+                    }
+                    pc = end;
+                    continue;
                 }
                 let instr = &block.code[pc];
                 if let (true, Instr::Transpose { dst, a }) = (plan.lazy[pc], instr) {
@@ -453,40 +450,33 @@ impl<T: Transport> Machine<T> {
     /// two are (the caller runs the first on its own). Every party takes the same prefix: which
     /// values are secret is the same everywhere.
     async fn run_products(&mut self, run: &[Instr]) -> Result<Option<usize>, VmError> {
-        struct Part {
-            dst: Reg,
-            x: Vec<u128>,
-            y: Vec<u128>,
-            bits: u32,
-            shape: Vec<usize>,
-            dtype: DType,
-        }
-        let mut parts: Vec<Part> = Vec::new();
-        let mut total = 0;
+        // Each product's operands, broadcast to its shape, go straight into the batch.
+        let (mut xs, mut ys) = (Vec::new(), Vec::new());
+        let mut parts: Vec<(usize, u32)> = Vec::new();
+        let mut results: Vec<(Reg, Vec<usize>, DType)> = Vec::new();
         let mut seq = None;
         for instr in run {
             let Instr::Binary { dst, a, b, seq: s, .. } = instr else { break };
             let (Value::Shared { share: x, dtype }, Value::Shared { share: y, dtype: y_dtype }) = (self.get(*a)?, self.get(*b)?) else { break };
             let Ok(shape) = value::broadcast_shape(x.shape(), y.shape()) else { break };
             let len: usize = shape.iter().product();
-            if total + len > MUL_CHUNK {
+            if xs.len() + len > MUL_CHUNK {
                 break;
             }
-            total += len;
+            xs.extend(value::broadcast_view(x, &shape)?.iter().copied());
+            ys.extend(value::broadcast_view(y, &shape)?.iter().copied());
             let bits = if *dtype == DType::Fix && *y_dtype == DType::Fix { self.frac() } else { 0 };
-            let (x, y) = (value::to_flat(&value::broadcast_to(x, &shape)?), value::to_flat(&value::broadcast_to(y, &shape)?));
-            parts.push(Part { dst: *dst, x, y, bits, shape, dtype: *dtype });
+            parts.push((len, bits));
+            results.push((*dst, shape, *dtype));
             seq.get_or_insert(*s);
         }
         let (Some(seq), true) = (seq, parts.len() >= 2) else { return Ok(None) };
-        let pairs: Vec<(&[u128], &[u128], u32)> = parts.iter().map(|p| (p.x.as_slice(), p.y.as_slice(), p.bits)).collect();
         let mut steps = Steps::new(seq, self.iter_key);
-        let products = self.proto.mul_shift_many(&pairs, &mut steps).await?;
-        let count = parts.len();
-        for (part, z) in parts.into_iter().zip(products) {
-            self.set_reg(part.dst, Value::Shared { share: to_array(z, &part.shape)?, dtype: part.dtype })?;
+        let products = self.proto.mul_shift_many(&xs, &ys, &parts, &mut steps).await?;
+        for ((dst, shape, dtype), z) in results.into_iter().zip(products) {
+            self.set_reg(dst, Value::Shared { share: to_array(z, &shape)?, dtype })?;
         }
-        Ok(Some(count))
+        Ok(Some(parts.len()))
     }
 
     /// The transpose of register `a`'s value; the transpose of a masked matrix is masked by the

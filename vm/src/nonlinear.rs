@@ -167,7 +167,8 @@ impl<T: Transport> Semi2k<T> {
         let (f, s) = (self.frac_bits, EXP_SQUARINGS);
         let z2 = self.square_shift(x, f + 2 * s, [steps.tag(), steps.tag()]).await?;
         // z^3 = z^2 z and z^4 = (z^2)^2 are independent: one Beaver round for both.
-        let [z3, z4]: [Vec<u128>; 2] = self.mul_shift_many(&[(&z2, x, f + s), (&z2, &z2, f)], steps).await?.try_into().map_err(|_| VmError::Internal("two products".into()))?;
+        let (xs, ys) = ([z2.as_slice(), &z2].concat(), [x, &z2].concat());
+        let [z3, z4]: [Vec<u128>; 2] = self.mul_shift_many(&xs, &ys, &[(x.len(), f + s), (x.len(), f)], steps).await?.try_into().map_err(|_| VmError::Internal("two products".into()))?;
         // The three q_i side by side, each sum_j c_(4i+j) z^j at f + S bits, truncated at once.
         let len = x.len();
         let coefficient = |k: usize| 1.0 / (1..=k).map(|j| j as f64).product::<f64>();

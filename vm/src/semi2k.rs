@@ -254,39 +254,39 @@ impl<T: Transport> Semi2k<T> {
     /// masked operands go out in one message. With two parties each part is truncated locally;
     /// with more, the parts with the same `bits` are truncated together, one round each
     /// distinct `bits` (none for 0).
-    pub async fn mul_shift_many(&mut self, parts: &[(&[u128], &[u128], u32)], steps: &mut Steps) -> Result<Vec<Vec<u128>>, VmError> {
-        let xs: Vec<u128> = parts.iter().flat_map(|(x, _, _)| x.iter().copied()).collect();
-        let ys: Vec<u128> = parts.iter().flat_map(|(_, y, _)| y.iter().copied()).collect();
-        if xs.len() != ys.len() {
+    pub async fn mul_shift_many(&mut self, xs: &[u128], ys: &[u128], parts: &[(usize, u32)], steps: &mut Steps) -> Result<Vec<Vec<u128>>, VmError> {
+        if xs.len() != ys.len() || parts.iter().map(|p| p.0).sum::<usize>() != xs.len() {
             return Err(VmError::Internal("the factors of a batched product differ in length".into()));
         }
-        let z = self.beaver(&xs, &ys, steps.tag(), None).await?;
-        let (first, two) = (self.me() == 0, self.n() == 2);
-        let mut starts = Vec::with_capacity(parts.len());
-        let mut out: Vec<Vec<u128>> = Vec::with_capacity(parts.len());
-        for (x, _, bits) in parts {
-            let at = starts.last().map_or(0, |&(at, len)| at + len);
-            starts.push((at, x.len()));
-            let part = &z[at..at + x.len()];
-            out.push(if two { part.iter().map(|&v| shift_share(v, *bits, first)).collect() } else { part.to_vec() });
-        }
-        if !two {
-            let mut widths: Vec<u32> = parts.iter().map(|p| p.2).filter(|&b| b > 0).collect();
+        let mut z = self.beaver(xs, ys, steps.tag(), None).await?;
+        let ranges: Vec<std::ops::Range<usize>> = parts
+            .iter()
+            .scan(0, |at, &(len, _)| {
+                *at += len;
+                Some(*at - len..*at)
+            })
+            .collect();
+        if self.n() == 2 {
+            let first = self.me() == 0;
+            for (range, &(_, bits)) in ranges.iter().zip(parts) {
+                z[range.clone()].iter_mut().for_each(|v| *v = shift_share(*v, bits, first));
+            }
+        } else {
+            let mut widths: Vec<u32> = parts.iter().map(|p| p.1).filter(|&b| b > 0).collect();
             widths.sort_unstable();
             widths.dedup();
             for bits in widths {
-                let chosen: Vec<usize> = (0..parts.len()).filter(|&i| parts[i].2 == bits).collect();
-                let joined: Vec<u128> = chosen.iter().flat_map(|&i| out[i].iter().copied()).collect();
+                let chosen: Vec<&std::ops::Range<usize>> = ranges.iter().zip(parts).filter(|(_, p)| p.1 == bits).map(|(r, _)| r).collect();
+                let joined: Vec<u128> = chosen.iter().flat_map(|r| z[(*r).clone()].iter().copied()).collect();
                 let truncated = self.truncate_by(&joined, bits, steps.tag()).await?;
                 let mut at = 0;
-                for &i in &chosen {
-                    let len = out[i].len();
-                    out[i].copy_from_slice(&truncated[at..at + len]);
-                    at += len;
+                for r in chosen {
+                    z[r.clone()].copy_from_slice(&truncated[at..at + r.len()]);
+                    at += r.len();
                 }
             }
         }
-        Ok(out)
+        Ok(ranges.into_iter().map(|r| z[r].to_vec()).collect())
     }
 
     /// A square pair (a, c = a^2) of `len` elements.
@@ -328,20 +328,27 @@ impl<T: Transport> Semi2k<T> {
     /// the caller recomputes in its final pass rather than keeping a copy.
     async fn exchange_masked(&mut self, mine: Vec<u128>, tag: Tag, combine: fn(&mut [u128], &[u128])) -> Result<Vec<u128>, VmError> {
         let len = mine.len();
+        self.send_to_others(mine, tag)?;
+        self.recv_combined(tag, len, combine).await
+    }
+
+    /// Sends `v` to every other party: a copy to each but the last, which gets `v` itself.
+    fn send_to_others(&mut self, v: Vec<u128>, tag: Tag) -> Result<(), VmError> {
         let others: Vec<PartyId> = self.comm.others().collect();
-        let mut mine = Some(mine);
-        for (k, &p) in others.iter().enumerate() {
-            match mine.take() {
-                Some(v) if k + 1 == others.len() => self.comm.send_ring_owned(p, tag, v)?,
-                Some(v) => {
-                    self.comm.send_ring(p, tag, &v)?;
-                    mine = Some(v);
-                }
-                None => {}
+        if let Some((&last, rest)) = others.split_last() {
+            for &p in rest {
+                self.comm.send_ring(p, tag, &v)?;
             }
+            self.comm.send_ring_owned(last, tag, v)?;
         }
+        Ok(())
+    }
+
+    /// One vector of `len` from every other party, combined into the first that arrives
+    /// (zeros when there is no other party).
+    async fn recv_combined(&mut self, tag: Tag, len: usize, combine: fn(&mut [u128], &[u128])) -> Result<Vec<u128>, VmError> {
         let mut theirs: Option<Vec<u128>> = None;
-        for &p in &others {
+        for p in self.comm.others().collect::<Vec<_>>() {
             let t = self.comm.recv_ring(p, tag, len).await?;
             match &mut theirs {
                 None => theirs = Some(t),
@@ -390,29 +397,12 @@ impl<T: Transport> Semi2k<T> {
         masked.iter_mut().zip(x).for_each(|(a, x)| *a = x.wrapping_sub(*a));
         let own_f: Vec<u128> = y.iter().zip(&b).map(|(y, b)| y.wrapping_sub(*b)).collect();
         let b_term = self.mask_term(b)?;
-        let others: Vec<PartyId> = self.comm.others().collect();
-        let mut masked = Some(masked);
-        for (i, &p) in others.iter().enumerate() {
-            match masked.take() {
-                Some(v) if i + 1 == others.len() => self.comm.send_ring_owned(p, tag, v)?,
-                Some(v) => {
-                    self.comm.send_ring(p, tag, &v)?;
-                    masked = Some(v);
-                }
-                None => {}
-            }
-            self.comm.send_ring(p, tag, &own_f)?;
-        }
-        let (mut e, mut f): (Option<Vec<u128>>, Vec<u128>) = (None, own_f);
-        for &p in &others {
-            let theirs = self.comm.recv_ring(p, tag, m * k).await?;
-            match &mut e {
-                None => e = Some(theirs),
-                Some(e) => add_assign(e, &theirs),
-            }
-            add_assign(&mut f, &self.comm.recv_ring(p, tag, k * n).await?);
-        }
-        let mut e = e.unwrap_or_else(|| vec![0; m * k]);
+        // Every link carries x - a, then y - b; both go out before either is awaited.
+        self.send_to_others(masked, tag)?;
+        self.send_to_others(own_f.clone(), tag)?;
+        let mut e = self.recv_combined(tag, m * k, add_assign).await?;
+        let mut f = self.recv_combined(tag, k * n, add_assign).await?;
+        add_assign(&mut f, &own_f);
         let mut a = vec![0u128; 4096];
         for (e, x) in e.chunks_mut(a.len()).zip(x.chunks(a.len())) {
             let a = &mut a[..e.len()];

@@ -102,6 +102,18 @@ impl Chain {
         self.push(Op::Sar(a, bits))
     }
 
+    /// One party's side of the two-party local truncation by `bits` (SecureML): the first
+    /// party shifts its share, the second the negation of its own and negates back.
+    pub fn truncate(&mut self, z: Node, bits: u32, first: bool) -> Node {
+        if first {
+            self.sar(z, bits)
+        } else {
+            let minus = self.neg(z);
+            let shifted = self.sar(minus, bits);
+            self.neg(shifted)
+        }
+    }
+
     /// Marks a node as an output vector; outputs come back in the order they were marked.
     pub fn output(&mut self, a: Node) {
         assert!((a as usize) < self.ops.len(), "an output that is not a node");
@@ -166,13 +178,27 @@ pub fn beaver_step(first: bool, frac: u32) -> Chain {
     if first {
         let eg = c.mul(e, g);
         z = c.add(z, eg);
-        z = c.sar(z, frac);
-    } else {
-        let minus = c.neg(z);
-        let shifted = c.sar(minus, frac);
-        z = c.neg(shifted);
     }
+    let z = c.truncate(z, frac, first);
     c.output(z);
+    c
+}
+
+/// A public polynomial combination of three shares with its truncation, one party's side:
+/// (c0 + c1 x + c2 x2 - c3 x3) / 2^frac over inputs x, x2, x3 and parameters c0..c3, as a
+/// program's `c0 + c1 * x + ...` fuses. Tests and benchmarks compare kernels on it.
+pub fn polynomial(first: bool, frac: u32) -> Chain {
+    let mut c = Chain::new();
+    let [x, x2, x3] = [(); 3].map(|_| c.input());
+    let [c0, c1, c2, c3] = [(); 4].map(|_| c.param());
+    let t1 = c.mul(x, c1);
+    let t2 = c.mul(x2, c2);
+    let t3 = c.mul(x3, c3);
+    let s = c.add(t1, t2);
+    let s = c.sub(s, t3);
+    let s = c.add(s, c0);
+    let s = c.truncate(s, frac, first);
+    c.output(s);
     c
 }
 
@@ -362,22 +388,21 @@ mod tests {
 
     #[test]
     fn fused_kernels_match_the_op_by_op_run_bit_for_bit() {
-        let mut poly = Chain::new();
-        let [x, x2, x3] = [(); 3].map(|_| poly.input());
-        let [c0, c1, c2, c3] = [(); 4].map(|_| poly.param());
-        let t1 = poly.mul(x, c1);
-        let t2 = poly.mul(x2, c2);
-        let t3 = poly.mul(x3, c3);
-        let s = poly.add(t1, t2);
-        let s = poly.sub(s, t3);
-        let s = poly.add(s, c0);
-        // The second party's truncation: -((-s) >> 40), and an intermediate kept as an output.
-        let n = poly.neg(s);
-        let n = poly.sar(n, 40);
-        let n = poly.neg(n);
-        poly.output(n);
-        poly.output(t2);
-        for (chain, params) in [(beaver_step(true, 40), vec![]), (beaver_step(false, 40), vec![]), (poly, words(4, 99))] {
+        // Two outputs, one of them an intermediate that later nodes also read.
+        let mut two = Chain::new();
+        let [x, y] = [(); 2].map(|_| two.input());
+        let p = two.mul(x, y);
+        let s = two.sub(p, x);
+        two.output(s);
+        two.output(p);
+        let chains = [
+            (beaver_step(true, 40), vec![]),
+            (beaver_step(false, 40), vec![]),
+            (polynomial(true, 40), words(4, 99)),
+            (polynomial(false, 40), words(4, 98)),
+            (two, vec![]),
+        ];
+        for (chain, params) in chains {
             let kernel = Kernel::compile(&chain).expect("compiles");
             for len in [0, 1, 7, 1000] {
                 let data: Vec<Vec<u128>> = (0..chain.n_inputs()).map(|k| words(len, k as u64 + 1)).collect();

@@ -175,14 +175,7 @@ impl<T: Transport> Builder<'_, T> {
         if self.m.proto.n() != 2 {
             return None;
         }
-        let f = self.m.frac();
-        Some(if self.first {
-            self.chain.sar(z, f)
-        } else {
-            let minus = self.chain.neg(z);
-            let shifted = self.chain.sar(minus, f);
-            self.chain.neg(shifted)
-        })
+        Some(self.chain.truncate(z, self.m.frac(), self.first))
     }
 
     /// One instruction, as the interpreter would run it on these operands; `None` when it is
