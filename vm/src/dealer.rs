@@ -184,8 +184,20 @@ impl Streams {
 
     /// The next vectors of party `i`'s stream, of the given lengths.
     pub fn draw(&mut self, i: usize, lens: &[usize]) -> Result<Vec<Vec<u128>>, VmError> {
+        let mut out = Vec::new();
+        self.draw_into(i, lens, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`Streams::draw`] into `out`, reusing its vectors' memory: one vector per length.
+    pub fn draw_into(&mut self, i: usize, lens: &[usize], out: &mut Vec<Vec<u128>>) -> Result<(), VmError> {
         let prg = self.prg(i)?;
-        Ok(lens.iter().map(|&l| prg.next_vec(l)).collect())
+        out.resize_with(lens.len(), Vec::new);
+        for (v, &l) in out.iter_mut().zip(lens) {
+            v.clear();
+            prg.append(v, l);
+        }
+        Ok(())
     }
 
     /// Party `i`'s stream where it stands, without moving it: to draw its next vectors again.
@@ -201,16 +213,30 @@ impl Streams {
     /// Party 0's share of `request`, every vector of [`Request::lens`], computed from every
     /// party's stream. Not for masked bits, which [`Streams::masked_bits`] deals lazily.
     pub fn first_party(&mut self, request: Request) -> Result<Vec<Vec<u128>>, VmError> {
+        let mut out = Vec::new();
+        self.first_party_into(request, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`Streams::first_party`] into `out`; an elementwise triple reuses the memory of the
+    /// vectors there, so that a pipelined product allocates none per piece.
+    pub fn first_party_into(&mut self, request: Request, out: &mut Vec<Vec<u128>>) -> Result<(), VmError> {
+        if let Request::Elementwise { len, product } = request {
+            let (sharing, f): (Sharing, fn(u128, u128) -> u128) = match product {
+                Product::Mul => (Sharing::Additive, u128::wrapping_mul),
+                Product::Square => (Sharing::Additive, |a, _| a.wrapping_mul(a)),
+                Product::And => (Sharing::Xor, |a, b| a & b),
+            };
+            return self.elementwise(len as usize, product.operands(), sharing, f, out);
+        }
+        *out = self.dealt_whole(request)?;
+        Ok(())
+    }
+
+    /// Party 0's share of any request but an elementwise triple.
+    fn dealt_whole(&mut self, request: Request) -> Result<Vec<Vec<u128>>, VmError> {
         let u = |v: u64| v as usize;
         match request {
-            Request::Elementwise { len, product } => {
-                let (sharing, f): (Sharing, fn(u128, u128) -> u128) = match product {
-                    Product::Mul => (Sharing::Additive, u128::wrapping_mul),
-                    Product::Square => (Sharing::Additive, |a, _| a.wrapping_mul(a)),
-                    Product::And => (Sharing::Xor, |a, b| a & b),
-                };
-                self.elementwise(u(len), product.operands(), sharing, f)
-            }
             Request::Matmul { m, k, n, keep } => {
                 let (m, k, n) = (u(m), u(k), u(n));
                 if let Some(id) = keep {
@@ -251,7 +277,7 @@ impl Streams {
                 self.kept.remove(&mask);
                 Ok(Vec::new())
             }
-            Request::MaskedBits { .. } | Request::Done => Err(VmError::Internal(format!("{request:?} is not dealt whole"))),
+            Request::Elementwise { .. } | Request::MaskedBits { .. } | Request::Done => Err(VmError::Internal(format!("{request:?} is not dealt whole"))),
         }
     }
 
@@ -348,7 +374,7 @@ impl Streams {
     /// Random operands and c = product(a, b) (b = a for one operand): party 0 draws every
     /// party's streams side by side, a chunk at a time, so that its work stays in cache; the
     /// values are those of drawing them one after another.
-    fn elementwise(&mut self, len: usize, operands: usize, sharing: Sharing, product: fn(u128, u128) -> u128) -> Result<Vec<Vec<u128>>, VmError> {
+    fn elementwise(&mut self, len: usize, operands: usize, sharing: Sharing, product: fn(u128, u128) -> u128, out: &mut Vec<Vec<u128>>) -> Result<(), VmError> {
         let mut own = self.split(0, &vec![len; operands])?;
         let mut others = Vec::with_capacity(self.n() - 1);
         for i in 1..self.n() {
@@ -359,7 +385,11 @@ impl Streams {
             Sharing::Xor => xor_assign(acc, t),
         };
         const CHUNK: usize = 2048;
-        let mut out: Vec<Vec<u128>> = (0..=operands).map(|_| Vec::with_capacity(len)).collect();
+        out.resize_with(operands + 1, Vec::new);
+        for v in out.iter_mut() {
+            v.clear();
+            v.reserve(len);
+        }
         // The chunk of each operand in full, then the others' sum of c; and a scratch chunk.
         let mut full = vec![vec![0u128; CHUNK]; operands + 1];
         let mut t = vec![0u128; CHUNK];
@@ -382,7 +412,7 @@ impl Streams {
                 Sharing::Xor => product(a[i], b[i]) ^ c[i],
             }));
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Party 0's masked bits: its XOR share of the word, and what it needs to work out its

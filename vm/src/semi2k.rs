@@ -57,6 +57,13 @@ pub fn deal_seeds_from(n: usize, mut fresh: impl FnMut() -> Result<Seed, VmError
 /// The tag under which a party receives its dealer seed.
 pub const SEED_TAG_DEALER: Tag = Tag { seq: u32::MAX - 1, step: 1, iter: 0 };
 
+/// The piece of a pipelined elementwise product ([`Semi2k::beaver`]): 2^14 words, 256 KiB per
+/// vector, so that a piece's triple, messages and operands stay in the L2 and L3 caches.
+pub const PIECE: usize = 1 << 14;
+
+/// Pieces of a product whose masked operands go out before the first of them is awaited.
+pub const AHEAD: usize = 4;
+
 /// Agrees on seeds over the links, for parties in separate processes: for each pair, the lower
 /// party picks their seed and sends it. Every party's dealer seed comes from party 0, the
 /// trusted first party, which keeps them all; or, with a separate dealer (the node after the
@@ -184,20 +191,27 @@ impl<T: Transport> Semi2k<T> {
     /// stream, except party 0's corrections, which it computes itself as trusted first party
     /// or receives from the separate dealer (see [`crate::dealer`]).
     async fn dealt(&mut self, request: Request) -> Result<Vec<Vec<u128>>, VmError> {
+        let mut out = Vec::new();
+        self.dealt_into(request, &mut out).await?;
+        Ok(out)
+    }
+
+    /// [`Semi2k::dealt`] into `out`, reusing the memory of the vectors there where it can.
+    async fn dealt_into(&mut self, request: Request, out: &mut Vec<Vec<u128>>) -> Result<(), VmError> {
         let me = self.me() as usize;
         if me != 0 {
-            return self.dealer.draw(me, &request.lens());
+            return self.dealer.draw_into(me, &request.lens(), out);
         }
         match self.mode {
-            DealerMode::FirstParty => self.dealer.first_party(request),
+            DealerMode::FirstParty => self.dealer.first_party_into(request, out),
             DealerMode::Separate => {
                 let tag = self.ask(request)?;
                 let (lens, own) = (request.lens(), request.own());
-                let mut out = self.dealer.draw(0, &lens[..own])?;
+                self.dealer.draw_into(0, &lens[..own], out)?;
                 for &len in &lens[own..] {
                     out.push(self.comm.recv_ring(self.dealer_node(), tag, len).await?);
                 }
-                Ok(out)
+                Ok(())
             }
         }
     }
@@ -361,15 +375,50 @@ impl<T: Transport> Semi2k<T> {
     /// Beaver's product. This party's masked operands (x - a, y - b) go out without a copy and
     /// are recomputed in the one pass that adds the others', forms the product and, for two
     /// parties, truncates it locally.
+    ///
+    /// A long product is pipelined in pieces of [`PIECE`] elements, each with its own triple:
+    /// the masked operands of up to [`AHEAD`] pieces are out before the first is awaited, and
+    /// each piece is finished while its triple is still in cache. Memory traffic falls from
+    /// ten vectors of the product's length to the operands, the result and the messages. It
+    /// is still one round: every piece's message goes out without waiting for another's,
+    /// apart from a window of `AHEAD` pieces (`AHEAD x 2 x PIECE` words) in flight per link.
+    /// With a separate dealer the product is one piece.
     async fn beaver(&mut self, x: &[u128], y: &[u128], tag: Tag, truncate_two: Option<u32>) -> Result<Vec<u128>, VmError> {
         let n = x.len();
-        let [a, b, c] = self.elementwise_triple(n, Product::Mul).await?;
-        let mut ef: Vec<u128> = Vec::with_capacity(2 * n);
-        ef.extend(x.iter().zip(&a).map(|(x, a)| x.wrapping_sub(*a)));
-        ef.extend(y.iter().zip(&b).map(|(y, b)| y.wrapping_sub(*b)));
-        let theirs = self.exchange_masked(ef, tag, add_assign).await?;
-        let (te, tf) = theirs.split_at(n);
-        Ok(beaver_combine(BeaverShares { theirs: [te, tf], operands: [x, y], triple: [&a, &b, &c] }, self.me() == 0, truncate_two))
+        let first = self.me() == 0;
+        // With a separate dealer, party 0 would wait for the dealer's answer piece by piece.
+        let piece = if self.mode == DealerMode::Separate { n.max(1) } else { PIECE };
+        let pieces: Vec<std::ops::Range<usize>> = (0..n).step_by(piece).map(|s| s..(s + piece).min(n)).collect();
+        // Triples of the pieces in flight, and spent ones whose memory the next piece reuses;
+        // a piece's message goes out in the memory of one received before.
+        let mut triples = std::collections::VecDeque::with_capacity(AHEAD + 1);
+        let mut spent: Vec<Vec<Vec<u128>>> = Vec::new();
+        let mut spare: Vec<Vec<u128>> = Vec::new();
+        let mut z = Vec::with_capacity(n);
+        for k in 0..pieces.len() + AHEAD {
+            if let Some(r) = pieces.get(k) {
+                let mut triple = spent.pop().unwrap_or_default();
+                self.dealt_into(Request::Elementwise { len: r.len() as u64, product: Product::Mul }, &mut triple).await?;
+                let [a, b, _] = triple.as_slice() else { return Err(VmError::Internal("triple".into())) };
+                let mut ef = spare.pop().unwrap_or_default();
+                ef.clear();
+                ef.extend(x[r.clone()].iter().zip(a).map(|(x, a)| x.wrapping_sub(*a)));
+                ef.extend(y[r.clone()].iter().zip(b).map(|(y, b)| y.wrapping_sub(*b)));
+                self.send_to_others(ef, tag)?;
+                triples.push_back(triple);
+            }
+            if let Some(r) = k.checked_sub(AHEAD).and_then(|j| pieces.get(j)) {
+                let triple = triples.pop_front().ok_or_else(|| VmError::Internal("a product piece without its triple".into()))?;
+                let [a, b, c] = triple.as_slice() else { return Err(VmError::Internal("triple".into())) };
+                let theirs = self.recv_combined(tag, 2 * r.len(), add_assign).await?;
+                let (te, tf) = theirs.split_at(r.len());
+                let shares = BeaverShares { theirs: [te, tf], operands: [&x[r.clone()], &y[r.clone()]], triple: [a, b, c] };
+                beaver_combine_into(shares, first, truncate_two, &mut z);
+                spent.push(triple);
+                spare.push(theirs);
+            }
+        }
+        Ok(z)
     }
 
     /// Product of shared matrices (m x k) @ (k x n): one round.
@@ -847,21 +896,40 @@ pub struct BeaverShares<'a> {
 
 /// Beaver's local step, in one pass: the openings e = x - a and g = y - b (the others' part plus
 /// this party's, recomputed rather than stored), then z = c + e b + g a, plus e g on party 0,
-/// and for two parties the local truncation by `truncate_two` bits.
+/// and for two parties the local truncation by `truncate_two` bits. Every slice is at least as
+/// long as the operands.
 pub fn beaver_combine(s: BeaverShares, first: bool, truncate_two: Option<u32>) -> Vec<u128> {
-    let ([te, tf], [x, y], [a, b, c]) = (s.theirs, s.operands, s.triple);
-    (0..x.len())
-        .map(|i| {
-            let e = te[i].wrapping_add(x[i]).wrapping_sub(a[i]);
-            let g = tf[i].wrapping_add(y[i]).wrapping_sub(b[i]);
-            let z = c[i].wrapping_add(e.wrapping_mul(b[i])).wrapping_add(g.wrapping_mul(a[i]));
-            let z = if first { z.wrapping_add(e.wrapping_mul(g)) } else { z };
-            match truncate_two {
-                None => z,
-                Some(bits) => shift_share(z, bits, first),
-            }
-        })
-        .collect()
+    let mut z = Vec::with_capacity(s.operands[0].len());
+    beaver_combine_into(s, first, truncate_two, &mut z);
+    z
+}
+
+/// [`beaver_combine`], appending the product to `z`.
+pub fn beaver_combine_into(s: BeaverShares, first: bool, truncate_two: Option<u32>, z: &mut Vec<u128>) {
+    match (first, truncate_two) {
+        (true, None) => combine::<true, false>(s, 0, z),
+        (true, Some(bits)) => combine::<true, true>(s, bits, z),
+        (false, None) => combine::<false, false>(s, 0, z),
+        (false, Some(bits)) => combine::<false, true>(s, bits, z),
+    }
+}
+
+/// [`beaver_combine_into`] with the party and the truncation fixed at compile time, so that
+/// the loop carries no branch. Party 0 adds e g as e (b + g): one product fewer.
+fn combine<const FIRST: bool, const TRUNCATE: bool>(s: BeaverShares, bits: u32, z: &mut Vec<u128>) {
+    let n = s.operands[0].len();
+    fn cut(v: &[u128], n: usize) -> &[u128] {
+        &v[..n]
+    }
+    let cut = |v| cut(v, n);
+    let ([te, tf], [x, y], [a, b, c]) = (s.theirs.map(cut), s.operands.map(cut), s.triple.map(cut));
+    z.extend((0..n).map(|i| {
+        let e = te[i].wrapping_add(x[i]).wrapping_sub(a[i]);
+        let g = tf[i].wrapping_add(y[i]).wrapping_sub(b[i]);
+        let eb = if FIRST { e.wrapping_mul(b[i].wrapping_add(g)) } else { e.wrapping_mul(b[i]) };
+        let z = c[i].wrapping_add(eb).wrapping_add(g.wrapping_mul(a[i]));
+        if TRUNCATE { shift_share(z, bits, FIRST) } else { z }
+    }));
 }
 
 /// One party's part of the two-party local truncation (SecureML): the first party shifts its
@@ -918,7 +986,8 @@ enum BitShares {
 mod tests {
     use super::*;
     use crate::ring::{decode_fix, decode_int, encode_fix, encode_int};
-    use crate::testing::{simulate, F};
+    use crate::link::MemTransport;
+    use crate::testing::{simulate, simulate_with_dealer, F};
 
     /// Deterministic test inputs, including the edges: zero, negatives, large magnitudes.
     fn values(len: usize, salt: u64, scale: f64) -> Vec<f64> {
@@ -994,6 +1063,40 @@ mod tests {
                 assert!((got - want).abs() <= 1e-9 * want.abs().max(1.0), "{n} parties: {a} * {b} = {got}, want {want}");
             }
         }
+    }
+
+    /// A product longer than a piece is pipelined: several pieces and a short last one, with
+    /// the first party's dealer and with a separate one; still one round and two words per
+    /// element on the wire for two parties.
+    #[test]
+    fn long_products_are_pipelined_in_pieces() {
+        let len = 3 * PIECE + 123;
+        let (x, y) = (values(len, 21, 1e3), values(len, 22, 1e3));
+        let check = |n: usize, out: &[(Vec<u128>, u64, u64)]| {
+            for (i, (a, b)) in x.iter().zip(&y).enumerate() {
+                let got = decode_fix(out[n - 1].0[i], F);
+                let want = a * b;
+                assert!((got - want).abs() <= 1e-9 * want.abs().max(1.0), "{n} parties, element {i}: {a} * {b} = {got}, want {want}");
+            }
+        };
+        let product = |p: &mut Semi2k<MemTransport>| {
+            futures::executor::block_on(async {
+                let (xs, ys) = share_two(p, &x, &y).await;
+                let (rounds, bytes) = (p.comm.traffic.rounds, p.comm.traffic.bytes_sent);
+                let z = p.mul_trunc(&xs, &ys, [Tag::new(1, 0), Tag::new(1, 1)]).await.expect("mul");
+                let cost = (p.comm.traffic.rounds - rounds, p.comm.traffic.bytes_sent - bytes);
+                (p.open(&z, Tag::new(2, 0)).await.expect("open"), cost.0, cost.1)
+            })
+        };
+        for n in [2, 3] {
+            let out = simulate(n, |mut p| product(&mut p));
+            check(n, &out);
+            if n == 2 {
+                assert!(out.iter().all(|o| o.1 == 1 && o.2 == 2 * 16 * len as u64), "{:?}", out.iter().map(|o| (o.1, o.2)).collect::<Vec<_>>());
+            }
+        }
+        let (out, _) = simulate_with_dealer(2, product);
+        check(2, &out);
     }
 
     #[test]
