@@ -303,33 +303,28 @@ impl<T: Transport> Semi2k<T> {
         Ok(ranges.into_iter().map(|r| z[r].to_vec()).collect())
     }
 
-    /// A square pair (a, c = a^2) of `len` elements.
-    async fn square_pair(&mut self, len: usize) -> Result<[Vec<u128>; 2], VmError> {
-        let request = Request::Elementwise { len: len as u64, product: Product::Square };
-        self.dealt(request).await?.try_into().map_err(|_| VmError::Internal("square pair".into()))
-    }
-
     /// The fixed-point square x^2 / 2^f: like [`Semi2k::mul_trunc`], with a square pair, so
     /// that only x - a is opened (half a product's traffic).
     pub async fn square_trunc(&mut self, x: &[u128], tags: [Tag; 2]) -> Result<Vec<u128>, VmError> {
         self.square_shift(x, self.frac_bits, tags).await
     }
 
-    /// x^2 / 2^bits, as [`Semi2k::mul_shift`] is to [`Semi2k::mul_trunc`].
+    /// x^2 / 2^bits, as [`Semi2k::mul_shift`] is to [`Semi2k::mul_trunc`]. Party 0 adds e^2
+    /// as e (2 a + e): one ring product per element on every party.
     pub async fn square_shift(&mut self, x: &[u128], bits: u32, tags: [Tag; 2]) -> Result<Vec<u128>, VmError> {
-        let n = x.len();
-        let [a, c] = self.square_pair(n).await?;
-        let e: Vec<u128> = x.iter().zip(&a).map(|(x, a)| x.wrapping_sub(*a)).collect();
-        let theirs = self.exchange_masked(e, tags[0], add_assign).await?;
         let (first, two) = (self.me() == 0, self.n() == 2);
-        let z: Vec<u128> = (0..n)
-            .map(|i| {
-                let e = theirs[i].wrapping_add(x[i]).wrapping_sub(a[i]);
-                let z = c[i].wrapping_add(e.wrapping_mul(a[i]).wrapping_mul(2));
-                let z = if first { z.wrapping_add(e.wrapping_mul(e)) } else { z };
-                if two { shift_share(z, bits, first) } else { z }
+        let z = self
+            .pipelined(&[x], Product::Square, tags[0], |p, z| {
+                let n = p.operands[0].len();
+                let (theirs, x, a, c) = (&p.theirs[..n], p.operands[0], &p.dealt[0][..n], &p.dealt[1][..n]);
+                z.extend((0..n).map(|i| {
+                    let e = theirs[i].wrapping_add(x[i]).wrapping_sub(a[i]);
+                    let twice_a = a[i].wrapping_mul(2);
+                    let z = c[i].wrapping_add(e.wrapping_mul(if first { twice_a.wrapping_add(e) } else { twice_a }));
+                    if two { shift_share(z, bits, first) } else { z }
+                }));
             })
-            .collect();
+            .await?;
         if two {
             Ok(z)
         } else {
@@ -374,47 +369,63 @@ impl<T: Transport> Semi2k<T> {
 
     /// Beaver's product. This party's masked operands (x - a, y - b) go out without a copy and
     /// are recomputed in the one pass that adds the others', forms the product and, for two
-    /// parties, truncates it locally.
-    ///
-    /// A long product is pipelined in pieces of [`PIECE`] elements, each with its own triple:
-    /// the masked operands of up to [`AHEAD`] pieces are out before the first is awaited, and
-    /// each piece is finished while its triple is still in cache. Memory traffic falls from
-    /// ten vectors of the product's length to the operands, the result and the messages. It
-    /// is still one round: every piece's message goes out without waiting for another's,
-    /// apart from a window of `AHEAD` pieces (`AHEAD x 2 x PIECE` words) in flight per link.
-    /// With a separate dealer the product is one piece.
+    /// parties, truncates it locally. Pipelined in pieces ([`Semi2k::pipelined`]).
     async fn beaver(&mut self, x: &[u128], y: &[u128], tag: Tag, truncate_two: Option<u32>) -> Result<Vec<u128>, VmError> {
-        let n = x.len();
         let first = self.me() == 0;
-        // With a separate dealer, party 0 would wait for the dealer's answer piece by piece.
+        self.pipelined(&[x, y], Product::Mul, tag, |p, z| {
+            let (te, tf) = p.theirs.split_at(p.operands[0].len());
+            let shares = BeaverShares { theirs: [te, tf], operands: [p.operands[0], p.operands[1]], triple: [&p.dealt[0], &p.dealt[1], &p.dealt[2]] };
+            beaver_combine_into(shares, first, truncate_two, z);
+        })
+        .await
+    }
+
+    /// An elementwise protocol on dealt randomness (a product's triple, a square's pair): the
+    /// operands masked by the first dealt vectors (x - a, ...) are opened in one round, and
+    /// `finish` appends each piece's result from the others' part of the opening, this
+    /// party's operands and what was dealt.
+    ///
+    /// A long one is pipelined in pieces of [`PIECE`] elements, each with its own dealt
+    /// randomness: the masked operands of up to [`AHEAD`] pieces are out before the first is
+    /// awaited, and each piece is finished while its randomness is still in cache. Memory
+    /// traffic falls from about ten vectors of the operands' length to the operands, the
+    /// result and the messages. It is still one round: every piece's message goes out without
+    /// waiting for another's, apart from a window of `AHEAD` pieces in flight per link. With a
+    /// separate dealer it is one piece (party 0 would wait for the dealer piece by piece).
+    async fn pipelined(&mut self, operands: &[&[u128]], product: Product, tag: Tag, mut finish: impl FnMut(Piece, &mut Vec<u128>)) -> Result<Vec<u128>, VmError> {
+        let n = operands.first().map_or(0, |x| x.len());
+        if operands.iter().any(|x| x.len() != n) {
+            return Err(VmError::Internal("the operands of an elementwise product differ in length".into()));
+        }
         let piece = if self.mode == DealerMode::Separate { n.max(1) } else { PIECE };
         let pieces: Vec<std::ops::Range<usize>> = (0..n).step_by(piece).map(|s| s..(s + piece).min(n)).collect();
-        // Triples of the pieces in flight, and spent ones whose memory the next piece reuses;
-        // a piece's message goes out in the memory of one received before.
-        let mut triples = std::collections::VecDeque::with_capacity(AHEAD + 1);
+        // What was dealt for the pieces in flight, and spent vectors whose memory the next piece
+        // reuses; a piece's message goes out in the memory of one received before.
+        let mut in_flight = std::collections::VecDeque::with_capacity(AHEAD + 1);
         let mut spent: Vec<Vec<Vec<u128>>> = Vec::new();
         let mut spare: Vec<Vec<u128>> = Vec::new();
         let mut z = Vec::with_capacity(n);
         for k in 0..pieces.len() + AHEAD {
             if let Some(r) = pieces.get(k) {
-                let mut triple = spent.pop().unwrap_or_default();
-                self.dealt_into(Request::Elementwise { len: r.len() as u64, product: Product::Mul }, &mut triple).await?;
-                let [a, b, _] = triple.as_slice() else { return Err(VmError::Internal("triple".into())) };
-                let mut ef = spare.pop().unwrap_or_default();
-                ef.clear();
-                ef.extend(x[r.clone()].iter().zip(a).map(|(x, a)| x.wrapping_sub(*a)));
-                ef.extend(y[r.clone()].iter().zip(b).map(|(y, b)| y.wrapping_sub(*b)));
-                self.send_to_others(ef, tag)?;
-                triples.push_back(triple);
+                let mut dealt = spent.pop().unwrap_or_default();
+                self.dealt_into(Request::Elementwise { len: r.len() as u64, product }, &mut dealt).await?;
+                if dealt.len() <= operands.len() {
+                    return Err(VmError::Internal(format!("{product:?} dealt {} vectors", dealt.len())));
+                }
+                let mut masked = spare.pop().unwrap_or_default();
+                masked.clear();
+                for (x, a) in operands.iter().zip(&dealt) {
+                    masked.extend(x[r.clone()].iter().zip(a).map(|(x, a)| x.wrapping_sub(*a)));
+                }
+                self.send_to_others(masked, tag)?;
+                in_flight.push_back(dealt);
             }
             if let Some(r) = k.checked_sub(AHEAD).and_then(|j| pieces.get(j)) {
-                let triple = triples.pop_front().ok_or_else(|| VmError::Internal("a product piece without its triple".into()))?;
-                let [a, b, c] = triple.as_slice() else { return Err(VmError::Internal("triple".into())) };
-                let theirs = self.recv_combined(tag, 2 * r.len(), add_assign).await?;
-                let (te, tf) = theirs.split_at(r.len());
-                let shares = BeaverShares { theirs: [te, tf], operands: [&x[r.clone()], &y[r.clone()]], triple: [a, b, c] };
-                beaver_combine_into(shares, first, truncate_two, &mut z);
-                spent.push(triple);
+                let dealt = in_flight.pop_front().ok_or_else(|| VmError::Internal("a product piece without its randomness".into()))?;
+                let theirs = self.recv_combined(tag, operands.len() * r.len(), add_assign).await?;
+                let mine: Vec<&[u128]> = operands.iter().map(|x| &x[r.clone()]).collect();
+                finish(Piece { theirs: &theirs, operands: &mine, dealt: &dealt }, &mut z);
+                spent.push(dealt);
                 spare.push(theirs);
             }
         }
@@ -884,6 +895,15 @@ fn matmul_finish(p: MatmulParts, (m, k, n): (usize, usize, usize)) -> Vec<u128> 
     let xf = if p.x_transposed { ring::matmul_tn(p.x, p.f, k, m, n) } else { ring::matmul(p.x, p.f, m, k, n) };
     add_assign(&mut z, &xf);
     z
+}
+
+/// One piece of a pipelined elementwise protocol ([`Semi2k::pipelined`]): the others' part of
+/// the opening (each operand's masked piece, one after another), this party's operands, and
+/// what was dealt for the piece.
+struct Piece<'a> {
+    theirs: &'a [u128],
+    operands: &'a [&'a [u128]],
+    dealt: &'a [Vec<u128>],
 }
 
 /// What Beaver's final pass reads, per element: the other parties' masked operands, this
