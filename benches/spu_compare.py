@@ -242,8 +242,6 @@ def main():
             spu_cache[cache_key] = spu_records(python, spu_args)
             # SPU's worker frees gigabytes as it exits; let that finish before sfvm's turn.
             time.sleep(3)
-            # SPU's worker frees gigabytes as it exits; let that finish before sfvm's turn.
-            time.sleep(3)
         spu = next((r for r in spu_cache[cache_key] if r.get("status") == "ok" and pick(r)), None)
         with tempfile.TemporaryDirectory(prefix="sf-compare-") as work:
             try:

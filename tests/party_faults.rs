@@ -22,11 +22,19 @@ for i in 0..200000 {
 output(reveal(acc, to: alice), \"p\");
 ";
 
+/// A base port whose run of ports (one per party, and room for a dealer and sessions) is free
+/// now: below Linux's ephemeral range (32768 and up), where the tests' own outgoing connections
+/// take their local ports, and distinct for every call in this process.
 fn port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-    let p = l.local_addr().expect("address").port();
-    drop(l);
-    p
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let start = std::process::id().wrapping_mul(7919);
+    loop {
+        let k = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let base = 20_000 + (start.wrapping_add(k.wrapping_mul(16)) % 12_000) as u16;
+        if (base..base + 16).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok()) {
+            return base;
+        }
+    }
 }
 
 struct Setup {

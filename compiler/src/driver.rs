@@ -40,6 +40,25 @@ fn base_dir(file: &str) -> std::path::PathBuf {
     std::path::Path::new(file).parent().map(std::path::Path::to_path_buf).unwrap_or_else(|| ".".into())
 }
 
+/// What the editor needs of a file: its diagnostics (those of `sfc check`), its syntax tree
+/// when it parses, and what each name stands for.
+pub struct Analysis {
+    pub diagnostics: Vec<Diagnostic>,
+    pub program: Option<syntax::ast::Program>,
+    pub index: crate::lower::index::Index,
+}
+
+/// The front end for the editor: `load` reads relative to `base`, the file's folder.
+pub fn analyze(source: &str, base: &std::path::Path) -> Analysis {
+    match syntax::parse_recovering(source) {
+        Ok(program) => {
+            let (_, diagnostics, index) = lower::lower_indexed(&program, base);
+            Analysis { diagnostics, program: Some(program), index }
+        }
+        Err(diagnostics) => Analysis { diagnostics, program: None, index: Default::default() },
+    }
+}
+
 fn check_in(source: &str, base: &std::path::Path) -> (Option<Ir>, Vec<Diagnostic>) {
     let program = match syntax::parse_recovering(source) {
         Ok(p) => p,

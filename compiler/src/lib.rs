@@ -10,6 +10,7 @@ pub mod diagnostics;
 pub mod driver;
 pub mod ir;
 pub mod lower;
+pub mod lsp;
 pub mod partition;
 pub mod passes;
 pub mod stdlib;

@@ -54,6 +54,9 @@ enum Command {
         #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
         message_format: MessageFormat,
     },
+    /// Runs the language server on stdin and stdout, for editors (Language Server Protocol):
+    /// diagnostics as you type, hover types, go to definition, document symbols.
+    Lsp,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -107,6 +110,10 @@ fn open_module(path: &Path) -> Result<sf_isa::ModuleFile, ExitCode> {
 
 fn run(command: Command) -> Result<(), ExitCode> {
     match command {
+        Command::Lsp => sfc::lsp::serve_stdio().map_err(|e| {
+            eprintln!("error: sfc lsp: {e}");
+            ExitCode::from(2)
+        }),
         Command::Inspect { module } => {
             let m = open_module(&module)?;
             let len = std::fs::metadata(&module).map(|m| m.len()).unwrap_or(0);

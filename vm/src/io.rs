@@ -1,7 +1,9 @@
 //! Reading inputs (CSV or .npy) and writing outputs (CSV), with errors that name the file, row
 //! and column.
 //!
-//! A CSV input holds numbers separated by commas, one row a line, no header. An .npy input holds
+//! A CSV input holds numbers separated by commas, one row a line; a first row with no number in
+//! it is taken for a header of column names and skipped (a row that mixes names and numbers is
+//! data, and its first name is reported as not a number). An .npy input holds
 //! a vector or a matrix of float64, float32 or int64; it is read straight into one vector, with
 //! no text to parse, so inputs of tens of millions of rows cost their own size. It binds to the
 //! declared shape: a matrix row by row, a vector one value a line (or one row), a scalar one value.
@@ -90,6 +92,7 @@ pub fn read_csv(path: &Path, dtype: DType) -> Result<Table, VmError> {
     let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).trim(csv::Trim::All).from_reader(file);
     let mut cols = None;
     let mut rows = 0;
+    let mut header = None;
     let (mut fix, mut int) = (Vec::new(), Vec::new());
     for record in reader.records() {
         let record = record.map_err(|e| data_err(format!("cannot read: {e}")))?;
@@ -97,10 +100,18 @@ pub fn read_csv(path: &Path, dtype: DType) -> Result<Table, VmError> {
         if record.len() == 1 && record[0].is_empty() {
             continue;
         }
-        match cols {
-            None => cols = Some(record.len()),
-            Some(c) if c != record.len() => {
-                return Err(data_err(format!("row {row} has {} columns, but row 1 has {c}", record.len())));
+        // A first row with no number in it is a header: column names, skipped.
+        if cols.is_none() && header.is_none() && record.iter().all(|f| f.parse::<f64>().is_err()) {
+            header = Some((row, record.len()));
+            continue;
+        }
+        match (cols, header) {
+            (None, Some((h, c))) if c != record.len() => {
+                return Err(data_err(format!("row {row} has {} columns, but the header (row {h}) names {c}", record.len())));
+            }
+            (None, _) => cols = Some((row, record.len())),
+            (Some((first, c)), _) if c != record.len() => {
+                return Err(data_err(format!("row {row} has {} columns, but row {first} has {c}", record.len())));
             }
             _ => {}
         }
@@ -117,7 +128,12 @@ pub fn read_csv(path: &Path, dtype: DType) -> Result<Table, VmError> {
         }
         rows += 1;
     }
-    let Some(cols) = cols else { return Err(data_err("the file is empty".into())) };
+    let Some((_, cols)) = cols else {
+        return Err(data_err(match header {
+            Some((h, _)) => format!("the file has a header (row {h}) but no rows of numbers"),
+            None => "the file is empty".into(),
+        }));
+    };
     let values = if dtype == DType::Int { Values::Int(int) } else { Values::Fix(fix) };
     Ok(Table { path: path.to_path_buf(), rows, cols, values })
 }
@@ -232,4 +248,51 @@ fn format_rows<T>(a: &ArrayD<T>, fmt: impl Fn(&T) -> String) -> Result<String, S
         _ => return Err(fmt_shape(a.shape())),
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn csv(name: &str, text: &str) -> Result<Table, String> {
+        let dir = std::env::temp_dir().join(format!("sf-io-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let path = dir.join(format!("{name}.csv"));
+        std::fs::write(&path, text).map_err(|e| e.to_string())?;
+        let table = read_csv(&path, DType::Fix).map_err(|e| e.to_string());
+        let _ = std::fs::remove_dir_all(&dir);
+        table
+    }
+
+    fn values(t: &Table) -> Vec<f64> {
+        match &t.values {
+            Values::Fix(v) => v.clone(),
+            Values::Int(v) => v.iter().map(|&x| x as f64).collect(),
+        }
+    }
+
+    #[test]
+    fn a_header_row_is_detected_and_skipped() {
+        let with = csv("with", "age, income\n31,5.5\n47,6.25\n").expect("a table");
+        let without = csv("without", "31,5.5\n47,6.25\n").expect("a table");
+        for t in [&with, &without] {
+            assert_eq!((t.rows, t.cols), (2, 2));
+            assert_eq!(values(t), [31.0, 5.5, 47.0, 6.25]);
+        }
+        // Quoted names, and names that look like words around numbers, are still a header.
+        let quoted = csv("quoted", "\"x 1\",\"x 2\"\n1,2\n").expect("a table");
+        assert_eq!((quoted.rows, quoted.cols), (1, 2));
+    }
+
+    #[test]
+    fn header_errors_name_the_row() {
+        let e = csv("mixed", "id,3\n1,2\n").err().expect("an error");
+        assert!(e.contains("row 1, column 1: `id` is not a finite number"), "{e}");
+        let e = csv("narrow", "a,b,c\n1,2\n").err().expect("an error");
+        assert!(e.contains("row 2 has 2 columns, but the header (row 1) names 3"), "{e}");
+        let e = csv("only", "a,b\n").err().expect("an error");
+        assert!(e.contains("header (row 1) but no rows of numbers"), "{e}");
+        let e = csv("late", "a,b\n1,2\nc,d\n").err().expect("an error");
+        assert!(e.contains("row 3, column 1: `c`"), "a second row of names is data: {e}");
+    }
 }

@@ -15,7 +15,15 @@ pub(crate) const BUILTINS: &[&str] = &[
 impl Lower {
     pub(crate) fn call(&mut self, callee: &Ident, args: &[Arg], span: Span) -> Val {
         if let Some(def) = self.functions.get(&callee.name).cloned() {
-            return self.call_function(def, args, span);
+            let definition = if def.library {
+                super::index::Definition::Library { module: def.module.clone(), span: def.decl.name.span }
+            } else {
+                super::index::Definition::Here(def.decl.name.span)
+            };
+            let result = self.call_function(def, args, span);
+            let ty = result.map(|n| self.ir.type_string(&self.ir.node(n).ty));
+            self.record(callee, super::index::Kind::Function, definition, ty);
+            return result;
         }
         match callee.name.as_str() {
             "reveal" => self.reveal(args, span),

@@ -96,10 +96,15 @@ impl Lower {
 
     pub(crate) fn name(&mut self, id: &Ident) -> Val {
         if let Some(v) = self.lookup(&id.name) {
-            return v.node;
+            let (node, span) = (v.node, v.span);
+            self.record_value(id, span, node);
+            return node;
         }
         if let Some(d) = self.frame().symbols.get(&id.name).cloned() {
-            return Some(self.dim_value(d, id.span));
+            let node = self.dim_value(d, id.span);
+            let ty = Some(format!("{} (shape symbol)", self.ir.type_string(&self.ir.node(node).ty)));
+            self.record(id, super::index::Kind::ShapeSymbol, super::index::Definition::Builtin, ty);
+            return Some(node);
         }
         if self.ir.parties.contains(&id.name) {
             self.err(diag::wrong_role(id.span, &format!("`{}` is a party, not a value", id.name), "parties appear in placements (`@alice`) and in `to:` arguments"));

@@ -120,17 +120,22 @@ fn read_constant(path: &std::path::Path, want: Option<DType>, rank_hint: Option<
 fn read_csv(path: &std::path::Path, int: bool, rank_hint: Option<usize>) -> Result<(Vec<usize>, ConstValues), String> {
     let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
     let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).trim(csv::Trim::All).from_reader(file);
-    let (mut rows, mut cols) = (0usize, None);
+    let (mut rows, mut cols, mut header) = (0usize, None, false);
     let (mut fix, mut ints) = (Vec::new(), Vec::new());
     for record in reader.records() {
         let record = record.map_err(|e| e.to_string())?;
         if record.len() == 1 && record[0].is_empty() {
             continue;
         }
-        let row = rows + 1;
+        // As `sfvm run` reads inputs: a first row with no number in it is a header, skipped.
+        if cols.is_none() && !header && record.iter().all(|f| f.parse::<f64>().is_err()) {
+            header = true;
+            continue;
+        }
+        let row = rows + 1 + header as usize;
         match cols {
             None => cols = Some(record.len()),
-            Some(c) if c != record.len() => return Err(format!("row {row} has {} columns, but row 1 has {c}", record.len())),
+            Some(c) if c != record.len() => return Err(format!("row {row} has {} columns, but row {} has {c}", record.len(), 1 + header as usize)),
             _ => {}
         }
         for (i, field) in record.iter().enumerate() {
@@ -143,7 +148,7 @@ fn read_csv(path: &std::path::Path, int: bool, rank_hint: Option<usize>) -> Resu
         }
         rows += 1;
     }
-    let cols = cols.ok_or("the file is empty")?;
+    let cols = cols.ok_or(if header { "the file has a header but no rows of numbers" } else { "the file is empty" })?;
     let shape = match rank_hint {
         Some(0) => vec![],
         Some(1) => vec![rows * cols],

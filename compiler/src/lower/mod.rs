@@ -26,10 +26,19 @@ use std::rc::Rc;
 pub use types::{broadcast, provably_different};
 
 mod load;
+pub mod index;
+
+use index::{Definition, Index, Kind, Occurrence};
 
 /// Lowers a program; the IR is complete only when no diagnostic is an error. Files named by
 /// `load` are read relative to `base_dir`, the source file's folder.
 pub fn lower(program: &ast::Program, base_dir: &std::path::Path) -> (Ir, Vec<Diagnostic>) {
+    let (ir, diagnostics, _) = lower_indexed(program, base_dir);
+    (ir, diagnostics)
+}
+
+/// [`lower`], also returning what each name in the file stands for (for the editor).
+pub fn lower_indexed(program: &ast::Program, base_dir: &std::path::Path) -> (Ir, Vec<Diagnostic>, Index) {
     let mut l = Lower { base_dir: base_dir.to_path_buf(), ..Lower::default() };
     l.declare_functions(&program.items, false, "");
     for item in &program.items {
@@ -40,7 +49,7 @@ pub fn lower(program: &ast::Program, base_dir: &std::path::Path) -> (Ir, Vec<Dia
     }
     // Loop bodies lowered again with wider types leave their first attempt behind, unreachable.
     crate::passes::dce::run(&mut l.ir);
-    (l.ir, l.diags)
+    (l.ir, l.diags, l.index)
 }
 
 /// A lowered value: `None` when an error was already reported for it.
@@ -70,6 +79,8 @@ pub(crate) struct FnDef {
     pub decl: FnDecl,
     /// From the standard library (its spans are not in the user's file).
     pub library: bool,
+    /// The library module it comes from (`std::nn`), for library functions.
+    pub module: String,
 }
 
 pub(crate) struct Lower {
@@ -87,6 +98,7 @@ pub(crate) struct Lower {
     pub inputs: HashMap<(u16, String), Span>,
     pub outputs: HashMap<(String, String), Span>,
     pub base_dir: std::path::PathBuf,
+    pub index: Index,
 }
 
 impl Default for Lower {
@@ -105,6 +117,7 @@ impl Default for Lower {
             inputs: HashMap::new(),
             outputs: HashMap::new(),
             base_dir: std::path::PathBuf::from("."),
+            index: Index::default(),
         }
     }
 }
@@ -152,8 +165,7 @@ impl Lower {
                     }
                     continue;
                 }
-                let _ = module;
-                self.functions.insert(f.name.name.clone(), Rc::new(FnDef { decl: f.clone(), library }));
+                self.functions.insert(f.name.name.clone(), Rc::new(FnDef { decl: f.clone(), library, module: module.to_string() }));
             }
         }
     }
@@ -235,7 +247,7 @@ impl Lower {
                 continue;
             }
             if imported || !self.functions.contains_key(&fname) {
-                self.functions.insert(fname, Rc::new(FnDef { decl, library: true }));
+                self.functions.insert(fname, Rc::new(FnDef { decl, library: true, module: module_path.join("::") }));
             }
         }
     }
@@ -273,8 +285,22 @@ impl Lower {
 
     pub(crate) fn bind(&mut self, name: &Ident, node: Val, mutable: bool, ann: Option<TypeAnn>) {
         let span = name.span;
+        self.record_value(name, span, node);
         if let Some(scope) = self.frame_mut().scopes.last_mut() {
             scope.insert(name.name.clone(), Var { node, mutable, span, ann });
+        }
+    }
+
+    /// Records an occurrence of a value's name (a definition when `definition` is its own
+    /// span), unless it lies in inlined library code.
+    pub(crate) fn record_value(&mut self, name: &Ident, definition: Span, node: Val) {
+        let ty = node.map(|n| self.ir.type_string(&self.ir.node(n).ty));
+        self.record(name, Kind::Value, Definition::Here(definition), ty);
+    }
+
+    pub(crate) fn record(&mut self, name: &Ident, kind: Kind, definition: Definition, ty: Option<String>) {
+        if self.frame().span_override.is_none() {
+            self.index.occurrences.push(Occurrence { span: name.span, name: name.name.clone(), kind, definition, ty });
         }
     }
 
