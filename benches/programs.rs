@@ -63,6 +63,7 @@ fn program(source: &str, inputs: &dyn Fn(&str) -> Plain, bindings: &[(&str, u64)
         constants: Arc::new(Vec::new()),
         context: [7; 32],
         jit: true,
+        meter: None,
     };
     Program { spec, parties }
 }

@@ -67,6 +67,7 @@ fn run_source(source: &str, parties: &[&str], n: usize, jit: bool) -> Run {
         constants: Arc::new(Vec::new()),
         context: [3; 32],
         jit,
+        meter: None,
     };
     let mut counter = 0u8;
     let seeds = deal_seeds_from(parties.len(), || {

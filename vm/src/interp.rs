@@ -11,6 +11,7 @@
 
 use crate::error::VmError;
 use crate::link::{Steps, Tag, Traffic, Transport};
+use crate::meter::Meter;
 use crate::ring::{self, decode_fix, decode_int, encode_fix, encode_int};
 use crate::semi2k::{KeptMask, Semi2k};
 use crate::shape_ops::{self, Gather, Reshape, SliceOf};
@@ -45,6 +46,8 @@ pub struct PartyJob<T: Transport> {
     pub context: [u8; 32],
     /// Fuse runs of local elementwise instructions into compiled kernels (off: `--no-jit`).
     pub jit: bool,
+    /// Counts instructions and bytes for the progress bar, if one is shown.
+    pub meter: Option<Arc<Meter>>,
 }
 
 /// The context of a run: the module's hash and the session's name, hashed.
@@ -64,7 +67,10 @@ pub struct PartyOutcome {
 
 /// Runs a party to the end. On failure, every other party is told, so none of them hangs.
 pub async fn run_party<T: Transport>(job: PartyJob<T>) -> Result<PartyOutcome, VmError> {
-    let PartyJob { segment, inputs, bindings, proto, debug, symbols, progress, constants, context, jit } = job;
+    let PartyJob { segment, inputs, bindings, proto, debug, symbols, progress, constants, context, jit, meter } = job;
+    if let Some(m) = &meter {
+        m.plan(&segment.body);
+    }
     let mut m = Machine {
         regs: vec![None; segment.n_regs as usize],
         bindings,
@@ -82,6 +88,8 @@ pub async fn run_party<T: Transport>(job: PartyJob<T>) -> Result<PartyOutcome, V
         kernels: jit.then(fusion::Kernels::default),
         fused: 0,
         transposes: Default::default(),
+        meter,
+        metered_bytes: 0,
     };
     let result = match Plan::new(&segment) {
         Ok(plan) => m.run(&segment, &plan).await,
@@ -311,6 +319,9 @@ struct Machine<T: Transport> {
     fused: u64,
     /// Transposes not made yet: register t holds nothing, and stands for register a's transpose.
     transposes: std::collections::HashMap<Reg, Reg>,
+    meter: Option<Arc<Meter>>,
+    /// Bytes sent already counted into the meter.
+    metered_bytes: u64,
 }
 
 /// Kept matmul masks, by register, and how many registers use each (a value and its
@@ -369,6 +380,16 @@ impl<T: Transport> Machine<T> {
         Ok(z)
     }
 
+    /// Counts instructions done, and the bytes sent since the last count, into the meter.
+    fn count(&mut self, instructions: u64) {
+        if let Some(m) = &self.meter {
+            m.ran(instructions);
+            let sent = self.proto.comm.traffic.bytes_sent;
+            m.sent(sent - self.metered_bytes);
+            self.metered_bytes = sent;
+        }
+    }
+
     async fn run(&mut self, segment: &Segment, plan: &Plan) -> Result<(), VmError> {
         self.exchange_bindings().await?;
         self.block(&segment.body, plan).await
@@ -391,6 +412,7 @@ impl<T: Transport> Machine<T> {
                     for at in pc..end {
                         self.free_after(plan, at)?;
                     }
+                    self.count((end - pc) as u64);
                     if let Some(p) = &self.progress {
                         p.fetch_add((end - pc) as u64, Ordering::Relaxed);
                         YieldNow(false).await;
@@ -435,6 +457,7 @@ impl<T: Transport> Machine<T> {
                     }
                 }
                 self.free_after(plan, pc)?;
+                self.count(1);
                 if let Some(p) = &self.progress {
                     p.fetch_add(1, Ordering::Relaxed);
                     YieldNow(false).await;
@@ -543,6 +566,9 @@ impl<T: Transport> Machine<T> {
             let v = self.get(c.init)?.clone();
             self.set_reg(c.param, v)?;
         }
+        if let Some(m) = &self.meter {
+            m.looping(body, n);
+        }
         for i in 0..n {
             self.iterations.push(i);
             self.iter_key = fold_iterations(&self.iterations);
@@ -566,6 +592,9 @@ impl<T: Transport> Machine<T> {
             _ => return Err(VmError::Internal("an if's condition is not a public bool".into())),
         };
         let (block, plan) = if taken { then } else { otherwise };
+        if let Some(m) = &self.meter {
+            m.skipped(if taken { otherwise.0 } else { then.0 });
+        }
         self.block(block, plan).await?;
         let values: Vec<Value> = results.iter().map(|m| self.get(if taken { m.then_src } else { m.else_src }).cloned()).collect::<Result<_, _>>()?;
         for (m, v) in results.iter().zip(values) {

@@ -12,6 +12,7 @@ pub mod error;
 pub mod interp;
 pub mod io;
 pub mod link;
+pub mod meter;
 pub mod net;
 pub mod nonlinear;
 pub mod party;

@@ -216,9 +216,13 @@ fn run(module_path: PathBuf, mode: Mode, input_args: Vec<String>, out: PathBuf, 
         }
     }
     let context = sfvm::interp::run_context(&header.module_hash, &format!("{mode:?}"));
-    let spec = RunSpec { parties: header.parties.clone(), frac_bits: header.frac_bits, symbols, debug, constants: Arc::new(constants), context, jit };
+    let meter = Arc::new(sfvm::meter::Meter::default());
+    let spec = RunSpec { parties: header.parties.clone(), frac_bits: header.frac_bits, symbols, debug, constants: Arc::new(constants), context, jit, meter: Some(meter.clone()) };
     let started = Instant::now();
-    let outcomes = run_local(&spec, parties, mode).map_err(|f| format!("{}: {}", f.party, f.error))?;
+    let bar = sfvm::meter::Progress::start(meter, format!("{} parties", header.parties.len()));
+    let outcomes = run_local(&spec, parties, mode);
+    bar.finish();
+    let outcomes = outcomes.map_err(|f| format!("{}: {}", f.party, f.error))?;
     let elapsed = started.elapsed();
 
     for (party, outcome) in header.parties.iter().zip(&outcomes) {

@@ -53,6 +53,8 @@ pub fn run(r: &PartyRun) -> Result<(), String> {
     let prepared = prepare(r, &mut module, &segment, &symbols, &debug, header.constants.len());
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(|e| fail(e.to_string()))?;
     let started = Instant::now();
+    let meter = Arc::new(crate::meter::Meter::default());
+    let bar = crate::meter::Progress::start(meter.clone(), name.clone());
     let outcome = runtime.block_on(async {
         let links = net::connect(Connect {
             cluster: &cluster,
@@ -84,6 +86,7 @@ pub fn run(r: &PartyRun) -> Result<(), String> {
                         constants: Arc::new(constants),
                         context: crate::interp::run_context(&header.module_hash, &r.session.to_string()),
                         jit: r.jit,
+                        meter: Some(meter.clone()),
                     };
                     run_party(job).await
                 }
@@ -96,6 +99,7 @@ pub fn run(r: &PartyRun) -> Result<(), String> {
         }
         outcome
     });
+    bar.finish();
     let outcome = outcome.map_err(|e| fail(e.to_string()))?;
     for (output, value) in &outcome.outputs {
         let path = io::write_output(&r.out, name, output, value).map_err(|e| e.to_string())?;

@@ -41,6 +41,8 @@ pub struct RunSpec {
     pub context: [u8; 32],
     /// Fuse local elementwise runs into compiled kernels (see [`PartyJob::jit`]).
     pub jit: bool,
+    /// Counts every party's progress for a progress bar.
+    pub meter: Option<Arc<crate::meter::Meter>>,
 }
 
 /// A failure, attributed to the party where it started.
@@ -76,6 +78,7 @@ pub fn run_local_seeded(spec: &RunSpec, parties: Vec<LocalParty>, mode: Mode, se
             constants: spec.constants.clone(),
             context: spec.context,
             jit: spec.jit,
+            meter: spec.meter.clone(),
         })
         .collect();
     let results = match (mode, progress) {
