@@ -64,6 +64,7 @@ fn program(source: &str, inputs: &dyn Fn(&str) -> Plain, bindings: &[(&str, u64)
         context: [7; 32],
         jit: true,
         meter: None,
+        debugger: None,
     };
     Program { spec, parties }
 }

@@ -68,6 +68,7 @@ fn run_source(source: &str, parties: &[&str], n: usize, jit: bool) -> Run {
         context: [3; 32],
         jit,
         meter: None,
+        debugger: None,
     };
     let mut counter = 0u8;
     let seeds = deal_seeds_from(parties.len(), || {

@@ -26,6 +26,9 @@ pub enum VmError {
     Entropy(String),
     #[error("internal error: {0}; this is a bug in sfvm")]
     Internal(String),
+    /// The debugger's breakpoint was reached: the run ends there, on purpose.
+    #[error("stopped at the breakpoint")]
+    Stopped,
 }
 
 impl VmError {

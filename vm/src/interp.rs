@@ -11,6 +11,7 @@
 
 use crate::error::VmError;
 use crate::link::{Steps, Tag, Traffic, Transport};
+use crate::debugger::Debugger;
 use crate::meter::Meter;
 use crate::ring::{self, decode_fix, decode_int, encode_fix, encode_int};
 use crate::semi2k::{KeptMask, Semi2k};
@@ -48,6 +49,8 @@ pub struct PartyJob<T: Transport> {
     pub jit: bool,
     /// Counts instructions and bytes for the progress bar, if one is shown.
     pub meter: Option<Arc<Meter>>,
+    /// Sees every instruction run, in debug mode only (`--trace`, `--break`).
+    pub debugger: Option<Arc<Debugger>>,
 }
 
 /// The context of a run: the module's hash and the session's name, hashed.
@@ -67,7 +70,7 @@ pub struct PartyOutcome {
 
 /// Runs a party to the end. On failure, every other party is told, so none of them hangs.
 pub async fn run_party<T: Transport>(job: PartyJob<T>) -> Result<PartyOutcome, VmError> {
-    let PartyJob { segment, inputs, bindings, proto, debug, symbols, progress, constants, context, jit, meter } = job;
+    let PartyJob { segment, inputs, bindings, proto, debug, symbols, progress, constants, context, jit, meter, debugger } = job;
     if let Some(m) = &meter {
         m.plan(&segment.body);
     }
@@ -90,6 +93,7 @@ pub async fn run_party<T: Transport>(job: PartyJob<T>) -> Result<PartyOutcome, V
         transposes: Default::default(),
         meter,
         metered_bytes: 0,
+        debugger,
     };
     let result = match Plan::new(&segment) {
         Ok(plan) => m.run(&segment, &plan).await,
@@ -322,6 +326,7 @@ struct Machine<T: Transport> {
     meter: Option<Arc<Meter>>,
     /// Bytes sent already counted into the meter.
     metered_bytes: u64,
+    debugger: Option<Arc<Debugger>>,
 }
 
 /// Kept matmul masks, by register, and how many registers use each (a value and its
@@ -399,12 +404,14 @@ impl<T: Transport> Machine<T> {
         Box::pin(async move {
             let mut pc = 0;
             while pc < block.code.len() {
-                // Several instructions at once: a batch of products, or a fused chain.
+                // Several instructions at once: a batch of products, or a fused chain; never
+                // while a debugger watches, which sees every instruction's value.
                 let mut ran = None;
-                if let Some(end) = plan.products[pc] {
+                let watched = self.debugger.is_some();
+                if let (false, Some(end)) = (watched, plan.products[pc]) {
                     ran = self.run_products(&block.code[pc..end]).await?.map(|count| pc + count);
                 }
-                if let (None, Some(end)) = (ran, plan.chains[pc].filter(|&end| end - pc >= 2)) {
+                if let (false, None, Some(end)) = (watched, ran, plan.chains[pc].filter(|&end| end - pc >= 2)) {
                     ran = self.run_fused(&block.code, plan, pc, end)?;
                     self.fused += ran.map_or(0, |end| end - pc) as u64;
                 }
@@ -421,7 +428,7 @@ impl<T: Transport> Machine<T> {
                     continue;
                 }
                 let instr = &block.code[pc];
-                if let (true, Instr::Transpose { dst, a }) = (plan.lazy[pc], instr) {
+                if let (true, false, Instr::Transpose { dst, a }) = (plan.lazy[pc], watched, instr) {
                     self.transposes.insert(*dst, *a);
                     self.free_after(plan, pc)?;
                     pc += 1;
@@ -434,6 +441,7 @@ impl<T: Transport> Machine<T> {
                     }
                     _ => self.step(instr).await,
                 };
+                let defined = matches!(result, Ok(Some(_)));
                 match result {
                     Ok(Some(v)) => {
                         if let Some(&dst) = instr.defs().first() {
@@ -441,7 +449,7 @@ impl<T: Transport> Machine<T> {
                         }
                     }
                     Ok(None) => {}
-                    Err(e @ VmError::At { .. }) => return Err(e),
+                    Err(e @ (VmError::At { .. } | VmError::Stopped)) => return Err(e),
                     Err(error) => {
                         let loc = block.locs[pc];
                         let iterations = if self.iterations.is_empty() {
@@ -454,6 +462,13 @@ impl<T: Transport> Machine<T> {
                             line: self.debug.line_text(loc).map(str::to_string),
                             error: Box::new(error),
                         });
+                    }
+                }
+                if let Some(d) = &self.debugger {
+                    let value = instr.defs().first().filter(|_| defined).and_then(|&r| self.regs.get(r as usize)).and_then(Option::as_ref);
+                    d.ran(self.proto.me() as usize, instr, block.locs[pc], value);
+                    if d.stopped() {
+                        return Err(VmError::Stopped);
                     }
                 }
                 self.free_after(plan, pc)?;

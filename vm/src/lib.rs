@@ -8,6 +8,7 @@
 pub mod cluster;
 pub mod cost;
 pub mod dealer;
+pub mod debugger;
 pub mod error;
 pub mod interp;
 pub mod io;

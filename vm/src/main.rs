@@ -9,11 +9,12 @@
 
 use clap::{Parser, Subcommand, ValueEnum};
 use sf_isa::ModuleFile;
+use sfvm::debugger::{Debugger, Watching};
 use sfvm::error::VmError;
 use sfvm::io;
 use sfvm::value::Plain;
 use sfvm::run::{run_local, LocalParty, Mode, RunSpec};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
@@ -61,6 +62,13 @@ enum Command {
         /// results are bit-identical; fusion only saves passes over memory.
         #[arg(long)]
         no_jit: bool,
+        /// Debug mode only: print every instruction as it runs, with its .sf line.
+        #[arg(long)]
+        trace: bool,
+        /// Debug mode only: stop once FILE.sf:LINE has been computed and print every value
+        /// defined on it, secrets in plaintext.
+        #[arg(long = "break", value_name = "FILE.sf:LINE", conflicts_with = "trace")]
+        break_at: Option<String>,
         #[command(flatten)]
         link: LinkArgs,
     },
@@ -141,7 +149,10 @@ enum ModeArg {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { module, mode, inputs, out, party: Some(party), cluster: Some(cluster), no_jit, link } => {
+        Command::Run { party: Some(_), trace, break_at, .. } if trace || break_at.is_some() => {
+            Err("--trace and --break show secrets in plaintext, so they work in --mode debug only, never as a party of a cluster".to_string())
+        }
+        Command::Run { module, mode, inputs, out, party: Some(party), cluster: Some(cluster), no_jit, link, .. } => {
             let _ = mode;
             sfvm::party::run(&sfvm::party::PartyRun {
                 module,
@@ -155,12 +166,22 @@ fn main() -> ExitCode {
                 jit: !no_jit,
             })
         }
-        Command::Run { module, mode, inputs, out, no_jit, .. } => {
+        Command::Run { module, mode, inputs, out, no_jit, trace, break_at, .. } => {
             let mode = match mode {
                 ModeArg::Sim => Mode::Sim,
                 ModeArg::Debug => Mode::Debug,
             };
-            run(module, mode, inputs, out, !no_jit)
+            // A breakpoint is checked against the module's source once it is open.
+            let watching = match (trace, break_at) {
+                (true, _) => Ok(Some(Ok(Watching::Trace))),
+                (false, Some(at)) => break_line(&at).map(|b| Some(Err(b))),
+                (false, None) => Ok(None),
+            };
+            match watching {
+                Err(e) => Err(e),
+                Ok(Some(_)) if mode != Mode::Debug => Err("--trace and --break show secrets in plaintext, so they work in --mode debug only".to_string()),
+                Ok(w) => run(module, mode, inputs, out, !no_jit, w),
+            }
         }
         Command::Dealer { module, cluster, link } => sfvm::party::run_dealer(&sfvm::party::DealerRun {
             module,
@@ -182,7 +203,38 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(module_path: PathBuf, mode: Mode, input_args: Vec<String>, out: PathBuf, jit: bool) -> Result<(), String> {
+/// `FILE.sf:LINE` of `--break`: the file as given, checked against the module later.
+fn break_line(at: &str) -> Result<(String, u32), String> {
+    let (file, line) = at.rsplit_once(':').ok_or_else(|| format!("--break {at}: expected FILE.sf:LINE, e.g. model.sf:12"))?;
+    let line: u32 = line.parse().ok().filter(|&l| l > 0).ok_or_else(|| format!("--break {at}: `{line}` is not a line number"))?;
+    Ok((file.to_string(), line))
+}
+
+/// The debugger for `--trace` or `--break`, checked against the module's source.
+fn debugger(watching: Result<Watching, (String, u32)>, header: &sf_isa::Header, debug: &Arc<sf_isa::DebugInfo>, parties: &[LocalParty]) -> Result<Arc<Debugger>, String> {
+    let watching = match watching {
+        Ok(w) => w,
+        Err((file, line)) => {
+            let name = |p: &str| Path::new(p).file_name().map(|n| n.to_os_string());
+            if name(&file) != name(&debug.file) {
+                return Err(format!("--break {file}:{line}: the module was compiled from {}", debug.file));
+            }
+            let lines = debug.source.lines().count() as u32;
+            if line > lines {
+                return Err(format!("--break {file}:{line}: {} has {lines} lines", debug.file));
+            }
+            if !debug.locs.iter().any(|l| l.line == line) {
+                let text = debug.source.lines().nth(line as usize - 1).map_or("", str::trim);
+                return Err(format!("--break {file}:{line}: nothing is computed on that line (`{text}`); pick a line with an expression"));
+            }
+            Watching::Break { line }
+        }
+    };
+    let bodies: Vec<&sf_isa::Block> = parties.iter().map(|p| &p.segment.body).collect();
+    Ok(Arc::new(Debugger::new(watching, header.clone(), debug.clone(), &bodies, Box::new(std::io::stdout()))))
+}
+
+fn run(module_path: PathBuf, mode: Mode, input_args: Vec<String>, out: PathBuf, jit: bool, watching: Option<Result<Watching, (String, u32)>>) -> Result<(), String> {
     let mut module = ModuleFile::open(&module_path).map_err(|e| e.to_string())?;
     let header = module.header.clone();
     let debug = Arc::new(module.debug_info().map_err(|e| e.to_string())?);
@@ -216,12 +268,22 @@ fn run(module_path: PathBuf, mode: Mode, input_args: Vec<String>, out: PathBuf, 
         }
     }
     let context = sfvm::interp::run_context(&header.module_hash, &format!("{mode:?}"));
+    let debugger = watching.map(|w| debugger(w, &header, &debug, &parties)).transpose()?;
     let meter = Arc::new(sfvm::meter::Meter::default());
-    let spec = RunSpec { parties: header.parties.clone(), frac_bits: header.frac_bits, symbols, debug, constants: Arc::new(constants), context, jit, meter: Some(meter.clone()) };
+    let spec = RunSpec { parties: header.parties.clone(), frac_bits: header.frac_bits, symbols, debug, constants: Arc::new(constants), context, jit, meter: Some(meter.clone()), debugger: debugger.clone() };
     let started = Instant::now();
-    let bar = sfvm::meter::Progress::start(meter, format!("{} parties", header.parties.len()));
+    // The trace and the breakpoint's values go to stdout; a bar would mix with them.
+    let bar = debugger.is_none().then(|| sfvm::meter::Progress::start(meter, format!("{} parties", header.parties.len())));
     let outcomes = run_local(&spec, parties, mode);
-    bar.finish();
+    if let Some(bar) = bar {
+        bar.finish();
+    }
+    if let Some(d) = &debugger {
+        if d.finish() {
+            eprintln!("stopped at the breakpoint after {:.3}s; no outputs are written", started.elapsed().as_secs_f64());
+            return Ok(());
+        }
+    }
     let outcomes = outcomes.map_err(|f| format!("{}: {}", f.party, f.error))?;
     let elapsed = started.elapsed();
 

@@ -87,6 +87,8 @@ pub fn run(r: &PartyRun) -> Result<(), String> {
                         context: crate::interp::run_context(&header.module_hash, &r.session.to_string()),
                         jit: r.jit,
                         meter: Some(meter.clone()),
+                        // A party of a cluster holds only its own shares: no debugger.
+                        debugger: None,
                     };
                     run_party(job).await
                 }

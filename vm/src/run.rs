@@ -43,6 +43,8 @@ pub struct RunSpec {
     pub jit: bool,
     /// Counts every party's progress for a progress bar.
     pub meter: Option<Arc<crate::meter::Meter>>,
+    /// Watches every instruction (debug mode only: it sees every party's shares).
+    pub debugger: Option<Arc<crate::debugger::Debugger>>,
 }
 
 /// A failure, attributed to the party where it started.
@@ -61,6 +63,10 @@ pub fn run_local(spec: &RunSpec, parties: Vec<LocalParty>, mode: Mode) -> Result
 /// masks and triples, so their shares can be compared bit for bit (`--no-jit` against fused
 /// kernels). For tests: seeds the caller knows protect nothing.
 pub fn run_local_seeded(spec: &RunSpec, parties: Vec<LocalParty>, mode: Mode, seeds: Vec<PartySeeds>) -> Result<Vec<PartyOutcome>, RunFailure> {
+    if spec.debugger.is_some() && mode != Mode::Debug {
+        let error = VmError::Input("a debugger (--trace, --break) shows secrets, so only debug mode has one".into());
+        return Err(RunFailure { party: spec.parties.first().cloned().unwrap_or_default(), error });
+    }
     let progress = (mode == Mode::Debug).then(|| Arc::new(AtomicU64::new(0)));
     let jobs: Vec<PartyJob<MemTransport>> = parties
         .into_iter()
@@ -79,6 +85,7 @@ pub fn run_local_seeded(spec: &RunSpec, parties: Vec<LocalParty>, mode: Mode, se
             context: spec.context,
             jit: spec.jit,
             meter: spec.meter.clone(),
+            debugger: spec.debugger.clone(),
         })
         .collect();
     let results = match (mode, progress) {

@@ -15,7 +15,7 @@ mod module;
 
 pub use dim::{display_shape, Dim, Shape, SymId};
 pub use instr::{BinOp, Block, Carry, DType, InputDecl, Instr, Literal, Merge, PartyId, ReduceOp, Reg, Segment, Seq, SliceRange, UnaryOp};
-pub use listing::{disassemble, inspect};
+pub use listing::{disassemble, inspect, instr_text};
 pub use module::{
     write_module, ChunkEntry, ChunkKind, ConstValues, Constant, ConstantInfo, DebugInfo, Header, LoadError, ModuleFile, SourceLoc,
     WriteError, FORMAT_VERSION, MAGIC, DEFAULT_CHUNK_LIMIT,

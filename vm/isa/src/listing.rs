@@ -56,6 +56,11 @@ pub fn disassemble(segment: &Segment, header: &Header, debug: &DebugInfo) -> Str
     listing.out
 }
 
+/// One instruction as `sfc dis` prints it (`rD = op rA, rB  attributes`), without its body.
+pub fn instr_text(instr: &Instr, header: &Header, debug: &DebugInfo) -> String {
+    Listing { out: String::new(), header, debug, last_line: None }.text(instr)
+}
+
 fn shape(s: &[crate::Dim], header: &Header) -> String {
     display_shape(s, &header.symbols)
 }
