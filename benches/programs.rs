@@ -65,6 +65,7 @@ fn program(source: &str, inputs: &dyn Fn(&str) -> Plain, bindings: &[(&str, u64)
         jit: true,
         meter: None,
         debugger: None,
+        profile: false,
     };
     Program { spec, parties }
 }

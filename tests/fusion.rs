@@ -69,6 +69,7 @@ fn run_source(source: &str, parties: &[&str], n: usize, jit: bool) -> Run {
         jit,
         meter: None,
         debugger: None,
+        profile: false,
     };
     let mut counter = 0u8;
     let seeds = deal_seeds_from(parties.len(), || {

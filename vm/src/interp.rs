@@ -13,6 +13,7 @@ use crate::error::VmError;
 use crate::link::{Steps, Tag, Traffic, Transport};
 use crate::debugger::Debugger;
 use crate::meter::Meter;
+use crate::profile::Recorder;
 use crate::ring::{self, decode_fix, decode_int, encode_fix, encode_int};
 use crate::semi2k::{KeptMask, Semi2k};
 use crate::shape_ops::{self, Gather, Reshape, SliceOf};
@@ -51,6 +52,8 @@ pub struct PartyJob<T: Transport> {
     pub meter: Option<Arc<Meter>>,
     /// Sees every instruction run, in debug mode only (`--trace`, `--break`).
     pub debugger: Option<Arc<Debugger>>,
+    /// Record where time, rounds and bytes go (`--profile`).
+    pub profile: bool,
 }
 
 /// The context of a run: the module's hash and the session's name, hashed.
@@ -66,11 +69,14 @@ pub struct PartyOutcome {
     pub traffic: Traffic,
     /// Instructions run inside fused kernels (each run of a chain counts all of its instructions).
     pub fused: u64,
+    /// Where time, rounds and bytes went, if the job asked.
+    pub profile: Option<crate::profile::PartyProfile>,
 }
 
 /// Runs a party to the end. On failure, every other party is told, so none of them hangs.
 pub async fn run_party<T: Transport>(job: PartyJob<T>) -> Result<PartyOutcome, VmError> {
-    let PartyJob { segment, inputs, bindings, proto, debug, symbols, progress, constants, context, jit, meter, debugger } = job;
+    let PartyJob { segment, inputs, bindings, proto, debug, symbols, progress, constants, context, jit, meter, debugger, profile } = job;
+    let recorder = profile.then(|| Recorder::new(proto.comm.parties.get(proto.me() as usize).cloned().unwrap_or_default()));
     if let Some(m) = &meter {
         m.plan(&segment.body);
     }
@@ -94,6 +100,7 @@ pub async fn run_party<T: Transport>(job: PartyJob<T>) -> Result<PartyOutcome, V
         meter,
         metered_bytes: 0,
         debugger,
+        recorder,
     };
     let result = match Plan::new(&segment) {
         Ok(plan) => m.run(&segment, &plan).await,
@@ -102,7 +109,8 @@ pub async fn run_party<T: Transport>(job: PartyJob<T>) -> Result<PartyOutcome, V
     match result {
         Ok(()) => {
             m.proto.finish()?;
-            Ok(PartyOutcome { outputs: m.outputs, traffic: m.proto.comm.traffic, fused: m.fused })
+            let profile = m.recorder.take().map(|r| r.finish(&m.proto.comm.traffic));
+            Ok(PartyOutcome { outputs: m.outputs, traffic: m.proto.comm.traffic, fused: m.fused, profile })
         }
         Err(e) => {
             let me = m.proto.comm.parties.get(m.proto.me() as usize).cloned().unwrap_or_default();
@@ -327,6 +335,7 @@ struct Machine<T: Transport> {
     /// Bytes sent already counted into the meter.
     metered_bytes: u64,
     debugger: Option<Arc<Debugger>>,
+    recorder: Option<Recorder>,
 }
 
 /// Kept matmul masks, by register, and how many registers use each (a value and its
@@ -385,6 +394,14 @@ impl<T: Transport> Machine<T> {
         Ok(z)
     }
 
+    /// Charges the profile with what the instructions from `pc` did since `mark`.
+    fn charge(&mut self, mark: Option<crate::profile::Mark>, block: &Block, pc: usize, count: u64) {
+        if let (Some(r), Some(mark)) = (&mut self.recorder, mark) {
+            let line = self.debug.locs.get(block.locs[pc] as usize).map_or(0, |l| l.line);
+            r.charge(mark, &self.proto.comm.traffic, line, block.code[pc].op_name(), count);
+        }
+    }
+
     /// Counts instructions done, and the bytes sent since the last count, into the meter.
     fn count(&mut self, instructions: u64) {
         if let Some(m) = &self.meter {
@@ -408,6 +425,7 @@ impl<T: Transport> Machine<T> {
                 // while a debugger watches, which sees every instruction's value.
                 let mut ran = None;
                 let watched = self.debugger.is_some();
+                let mark = self.recorder.as_ref().map(|_| Recorder::mark(&self.proto.comm.traffic));
                 if let (false, Some(end)) = (watched, plan.products[pc]) {
                     ran = self.run_products(&block.code[pc..end]).await?.map(|count| pc + count);
                 }
@@ -420,6 +438,7 @@ impl<T: Transport> Machine<T> {
                         self.free_after(plan, at)?;
                     }
                     self.count((end - pc) as u64);
+                    self.charge(mark, block, pc, (end - pc) as u64);
                     if let Some(p) = &self.progress {
                         p.fetch_add((end - pc) as u64, Ordering::Relaxed);
                         YieldNow(false).await;
@@ -470,6 +489,9 @@ impl<T: Transport> Machine<T> {
                     if d.stopped() {
                         return Err(VmError::Stopped);
                     }
+                }
+                if !matches!(instr, Instr::Loop { .. } | Instr::If { .. }) {
+                    self.charge(mark, block, pc, 1);
                 }
                 self.free_after(plan, pc)?;
                 self.count(1);

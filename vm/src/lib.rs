@@ -19,6 +19,7 @@ pub mod nonlinear;
 pub mod party;
 pub mod plain;
 pub mod prg;
+pub mod profile;
 pub mod psi;
 pub mod ring;
 pub mod run;

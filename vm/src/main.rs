@@ -69,6 +69,10 @@ enum Command {
         /// defined on it, secrets in plaintext.
         #[arg(long = "break", value_name = "FILE.sf:LINE", conflicts_with = "trace")]
         break_at: Option<String>,
+        /// Record where the time, rounds and bytes go, by source line and operation, for every
+        /// party of this process, into FILE.json (`sfvm report` draws it).
+        #[arg(long, value_name = "FILE.json")]
+        profile: Option<PathBuf>,
         #[command(flatten)]
         link: LinkArgs,
     },
@@ -85,6 +89,15 @@ enum Command {
         cluster: PathBuf,
         #[command(flatten)]
         link: LinkArgs,
+    },
+    /// Renders a profile written by `sfvm run --profile` as an HTML page: a chart of time and
+    /// bytes by source line, and tables by line, operation and party.
+    Report {
+        /// The profile (.json).
+        profile: PathBuf,
+        /// The page to write.
+        #[arg(short, long, default_value = "report.html")]
+        output: PathBuf,
     },
     /// Cluster set-up.
     Cluster {
@@ -152,7 +165,7 @@ fn main() -> ExitCode {
         Command::Run { party: Some(_), trace, break_at, .. } if trace || break_at.is_some() => {
             Err("--trace and --break show secrets in plaintext, so they work in --mode debug only, never as a party of a cluster".to_string())
         }
-        Command::Run { module, mode, inputs, out, party: Some(party), cluster: Some(cluster), no_jit, link, .. } => {
+        Command::Run { module, mode, inputs, out, party: Some(party), cluster: Some(cluster), no_jit, link, profile, .. } => {
             let _ = mode;
             sfvm::party::run(&sfvm::party::PartyRun {
                 module,
@@ -164,9 +177,15 @@ fn main() -> ExitCode {
                 connect_timeout: link.connect_timeout(),
                 recv_timeout: link.recv_timeout(),
                 jit: !no_jit,
+                profile,
             })
         }
-        Command::Run { module, mode, inputs, out, no_jit, trace, break_at, .. } => {
+        Command::Report { profile, output } => sfvm::profile::Profile::read(&profile).and_then(|p| {
+            sfvm::profile::write_atomically(&output, p.html().as_bytes())?;
+            eprintln!("wrote {}", output.display());
+            Ok(())
+        }),
+        Command::Run { module, mode, inputs, out, no_jit, trace, break_at, profile, .. } => {
             let mode = match mode {
                 ModeArg::Sim => Mode::Sim,
                 ModeArg::Debug => Mode::Debug,
@@ -180,7 +199,7 @@ fn main() -> ExitCode {
             match watching {
                 Err(e) => Err(e),
                 Ok(Some(_)) if mode != Mode::Debug => Err("--trace and --break show secrets in plaintext, so they work in --mode debug only".to_string()),
-                Ok(w) => run(module, mode, inputs, out, !no_jit, w),
+                Ok(w) => run(module, mode, inputs, out, !no_jit, w, profile),
             }
         }
         Command::Dealer { module, cluster, link } => sfvm::party::run_dealer(&sfvm::party::DealerRun {
@@ -234,7 +253,7 @@ fn debugger(watching: Result<Watching, (String, u32)>, header: &sf_isa::Header, 
     Ok(Arc::new(Debugger::new(watching, header.clone(), debug.clone(), &bodies, Box::new(std::io::stdout()))))
 }
 
-fn run(module_path: PathBuf, mode: Mode, input_args: Vec<String>, out: PathBuf, jit: bool, watching: Option<Result<Watching, (String, u32)>>) -> Result<(), String> {
+fn run(module_path: PathBuf, mode: Mode, input_args: Vec<String>, out: PathBuf, jit: bool, watching: Option<Result<Watching, (String, u32)>>, profile: Option<PathBuf>) -> Result<(), String> {
     let mut module = ModuleFile::open(&module_path).map_err(|e| e.to_string())?;
     let header = module.header.clone();
     let debug = Arc::new(module.debug_info().map_err(|e| e.to_string())?);
@@ -270,7 +289,7 @@ fn run(module_path: PathBuf, mode: Mode, input_args: Vec<String>, out: PathBuf, 
     let context = sfvm::interp::run_context(&header.module_hash, &format!("{mode:?}"));
     let debugger = watching.map(|w| debugger(w, &header, &debug, &parties)).transpose()?;
     let meter = Arc::new(sfvm::meter::Meter::default());
-    let spec = RunSpec { parties: header.parties.clone(), frac_bits: header.frac_bits, symbols, debug, constants: Arc::new(constants), context, jit, meter: Some(meter.clone()), debugger: debugger.clone() };
+    let spec = RunSpec { parties: header.parties.clone(), frac_bits: header.frac_bits, symbols, debug, constants: Arc::new(constants), context, jit, meter: Some(meter.clone()), debugger: debugger.clone(), profile: profile.is_some() };
     let started = Instant::now();
     // The trace and the breakpoint's values go to stdout; a bar would mix with them.
     let bar = debugger.is_none().then(|| sfvm::meter::Progress::start(meter, format!("{} parties", header.parties.len())));
@@ -292,6 +311,12 @@ fn run(module_path: PathBuf, mode: Mode, input_args: Vec<String>, out: PathBuf, 
             let path = io::write_output(&out, party, name, value).map_err(|e: VmError| e.to_string())?;
             eprintln!("  {:<28} {}", path.display(), sfvm::value::fmt_shape(value.shape()));
         }
+    }
+    if let Some(path) = &profile {
+        let parties: Vec<_> = outcomes.iter().filter_map(|o| o.profile.clone()).collect();
+        let mode = if mode == Mode::Sim { "sim" } else { "debug" };
+        sfvm::profile::Profile::new(&module_path, &spec.debug, mode, parties).write(path)?;
+        eprintln!("  {:<28} profile (`sfvm report {}` draws it)", path.display(), path.display());
     }
     let sent: u64 = outcomes.iter().map(|o| o.traffic.bytes_sent).sum();
     let rounds = outcomes.iter().map(|o| o.traffic.rounds).max().unwrap_or(0);

@@ -31,6 +31,8 @@ pub struct PartyRun {
     pub recv_timeout: Duration,
     /// Fuse local elementwise runs into compiled kernels (`--no-jit` turns it off).
     pub jit: bool,
+    /// Write this party's profile here (`--profile`).
+    pub profile: Option<PathBuf>,
 }
 
 pub fn run(r: &PartyRun) -> Result<(), String> {
@@ -80,7 +82,7 @@ pub fn run(r: &PartyRun) -> Result<(), String> {
                         inputs,
                         bindings,
                         proto: Semi2k::new(comm, seeds, header.frac_bits),
-                        debug,
+                        debug: debug.clone(),
                         symbols,
                         progress: None,
                         constants: Arc::new(constants),
@@ -89,6 +91,7 @@ pub fn run(r: &PartyRun) -> Result<(), String> {
                         meter: Some(meter.clone()),
                         // A party of a cluster holds only its own shares: no debugger.
                         debugger: None,
+                        profile: r.profile.is_some(),
                     };
                     run_party(job).await
                 }
@@ -103,6 +106,10 @@ pub fn run(r: &PartyRun) -> Result<(), String> {
     });
     bar.finish();
     let outcome = outcome.map_err(|e| fail(e.to_string()))?;
+    if let (Some(path), Some(p)) = (&r.profile, &outcome.profile) {
+        crate::profile::Profile::new(&r.module, &debug, "party", vec![p.clone()]).write(path).map_err(fail)?;
+        eprintln!("  {:<28} profile of {name}", path.display());
+    }
     for (output, value) in &outcome.outputs {
         let path = io::write_output(&r.out, name, output, value).map_err(|e| e.to_string())?;
         eprintln!("  {:<28} {}", path.display(), crate::value::fmt_shape(value.shape()));

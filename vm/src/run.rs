@@ -45,6 +45,8 @@ pub struct RunSpec {
     pub meter: Option<Arc<crate::meter::Meter>>,
     /// Watches every instruction (debug mode only: it sees every party's shares).
     pub debugger: Option<Arc<crate::debugger::Debugger>>,
+    /// Record a profile of every party (`--profile`).
+    pub profile: bool,
 }
 
 /// A failure, attributed to the party where it started.
@@ -86,6 +88,7 @@ pub fn run_local_seeded(spec: &RunSpec, parties: Vec<LocalParty>, mode: Mode, se
             jit: spec.jit,
             meter: spec.meter.clone(),
             debugger: spec.debugger.clone(),
+            profile: spec.profile,
         })
         .collect();
     let results = match (mode, progress) {

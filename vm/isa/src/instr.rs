@@ -264,6 +264,39 @@ pub enum Instr {
 impl Instr {
     /// The registers written at this level (a loop writes its index and carried registers;
     /// its body's registers belong to the body).
+    /// The operation's name, as profiles and traces group instructions: `mul`, `matmul`,
+    /// `share`, `reveal`, `loop`...
+    pub fn op_name(&self) -> &'static str {
+        use Instr::*;
+        match self {
+            Input { .. } => "input",
+            Const { .. } => "const",
+            Unary { op, .. } => op.name(),
+            Binary { op, .. } => op.name(),
+            Select { .. } => "select",
+            Reduce { op, .. } => op.name(),
+            Reshape { .. } => "reshape",
+            Slice { .. } => "slice",
+            Gather { .. } => "gather",
+            Constant { .. } => "constant",
+            Fill { .. } => "fill",
+            Arange { .. } => "arange",
+            DimValue { .. } => "dim",
+            Random { .. } => "random",
+            Loop { .. } => "loop",
+            If { .. } => "if",
+            Transpose { .. } => "transpose",
+            Sum { .. } => "sum",
+            Concat { .. } => "concat",
+            Cast { .. } => "cast",
+            ShareOwn { .. } | ShareRecv { .. } => "share",
+            RevealSend { .. } | RevealRecv { .. } | RevealAll { .. } => "reveal",
+            SendPlain { .. } | RecvPlain { .. } => "send",
+            Output { .. } => "output",
+            Psi { .. } => "psi",
+        }
+    }
+
     pub fn defs(&self) -> Vec<Reg> {
         use Instr::*;
         match self {
