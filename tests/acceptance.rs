@@ -45,10 +45,37 @@ fn shared_cases_in_party_mode() {
     }
 }
 
+/// The bundled examples, each with its data, cluster file and float64 references.
+const EXAMPLES: &[&str] = &["credit_scoring", "vertical_lr", "mlp_inference", "psi_stats", "three_party_stats"];
+
 #[test]
 fn bundled_examples_match_their_references() {
     for mode in ["sim", "debug", "party"] {
-        run_case(&repo_root().join("examples/credit_scoring"), mode);
+        for example in EXAMPLES {
+            run_case(&repo_root().join("examples").join(example), mode);
+        }
+    }
+}
+
+/// `examples/run.sh EXAMPLE party`: one process per party of the example's cluster file, with
+/// fresh certificates; its outputs match the example's references.
+#[test]
+fn run_sh_runs_an_example_as_a_cluster() {
+    let bins = bin("sfvm").parent().expect("the binaries' folder").to_path_buf();
+    let out = run(Command::new("bash").arg(repo_root().join("examples/run.sh")).args(["three_party_stats", "party"]).env("SF_BIN_DIR", bins));
+    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    let work = repo_root().join("target/examples/three_party_stats/out");
+    for party in ["north", "south", "east"] {
+        for name in ["mean", "std", "longest", "patients"] {
+            let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())).trim().parse::<f64>().expect("a number");
+            let got = read(&work.join(party).join(format!("{name}.csv")));
+            let want = read(&repo_root().join("examples/three_party_stats/expected").join(party).join(format!("{name}.csv")));
+            assert!((got - want).abs() <= 1e-6 * want.abs().max(1.0), "{party}/{name}: {got} against {want}");
+        }
+    }
+    for example in EXAMPLES {
+        let cluster = std::fs::read_to_string(repo_root().join("examples").join(example).join("cluster.toml")).expect("a cluster file");
+        assert!(cluster.contains("[[party]]") && !cluster.contains("PRIVATE KEY"), "{example}: a cluster file without keys");
     }
 }
 
