@@ -1,5 +1,6 @@
 //! Private inputs from .npy files: float64 and int64, vectors and matrices, against float64
-//! references; a file of another dtype is refused naming the input and the file.
+//! references; a file of another dtype, or a non-finite element, is refused naming the input and
+//! the file (and the row and column).
 
 use sf_tests::{bin, compile, npy, run, stderr, Scratch};
 use std::process::Command;
@@ -34,4 +35,24 @@ output(reveal(x * c, to: alice), \"p\");
     let e = stderr(&o);
     assert!(e.contains("alice.x") && e.contains("bad.npy") && e.contains("float64"), "{e}");
     assert!(!s.path("out2").exists(), "no output is written");
+}
+
+/// A NaN in a float64 matrix: refused, naming the input, the file, the row and the column.
+#[test]
+fn a_non_finite_npy_element_is_named_by_row_and_column() {
+    let s = Scratch::new("npy-nan");
+    let module = compile(&s, "p", "parties alice, bob;
+let x: fix[n, 2] @alice = input(\"x\");
+let y: fix[n, 2] @bob = input(\"y\");
+output(reveal(x * y, to: alice), \"p\");
+");
+    let x = [1.0f64, 2.0, 3.0, f64::NAN, 5.0, 6.0];
+    let xf = s.path("x.npy");
+    std::fs::write(&xf, npy(&[3, 2], "<f8", &x.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>())).expect("write");
+    let yf = s.write("y.csv", "a,b\n1,2\n3,4\n5,6\n");
+    let o = run(Command::new(bin("sfvm")).arg("run").arg(&module).arg("--input").arg(format!("alice.x={}", xf.display())).arg("--input").arg(format!("bob.y={}", yf.display())).arg("--out").arg(s.path("out")));
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("alice.x") && e.contains("x.npy") && e.contains("row 2, column 2") && e.contains("NaN"), "{e}");
+    assert!(!s.path("out").exists(), "no output is written");
 }

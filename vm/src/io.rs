@@ -57,7 +57,13 @@ pub fn read_npy(path: &Path, dtype: DType) -> Result<Table, VmError> {
                 Err(_) => read_npy::<_, ArrayD<f32>>(path).map(|a| a.mapv(f64::from)).map_err(|e| data_err(format!("not an .npy file of float64 or float32: {e}")))?,
             };
             if let Some(bad) = a.iter().position(|v| !v.is_finite()) {
-                return Err(data_err(format!("element {bad} is {}, not a finite number", a.iter().nth(bad).copied().unwrap_or(f64::NAN))));
+                let value = a.iter().nth(bad).copied().unwrap_or(f64::NAN);
+                // Rows and columns count from 1, as in a CSV's errors.
+                let at = match a.shape() {
+                    [_, cols] if *cols > 0 => format!("row {}, column {}", bad / cols + 1, bad % cols + 1),
+                    _ => format!("row {}", bad + 1),
+                };
+                return Err(data_err(format!("{at}: {value} is not a finite number")));
             }
             let shape = a.shape().to_vec();
             table(&shape, Values::Fix(row_major(a)))
