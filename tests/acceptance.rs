@@ -6,6 +6,10 @@ use std::path::Path;
 use std::process::Command;
 
 fn run_case(case: &Path, mode: &str) {
+    run_case_with(case, mode, &bin("sfvm"));
+}
+
+fn run_case_with(case: &Path, mode: &str, sfvm: &Path) {
     let out = run(Command::new("python3")
         .arg(acceptance_dir().join("run_case.py"))
         .arg(case)
@@ -13,7 +17,7 @@ fn run_case(case: &Path, mode: &str) {
         .arg("--sfc")
         .arg(bin("sfc"))
         .arg("--sfvm")
-        .arg(bin("sfvm")));
+        .arg(sfvm));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success() && stdout.contains("PASS"), "{} [{mode}] failed:\n{stdout}\n{}", case.display(), stderr(&out));
 }
@@ -32,6 +36,25 @@ fn shared_cases_in_sim_mode() {
 fn shared_cases_in_debug_mode() {
     for case in RUNNABLE {
         run_case(&acceptance_dir().join(case), "debug");
+    }
+}
+
+/// The same cases with the JIT off (`sfvm run ... --no-jit`, through a wrapper that adds the
+/// flag to every run), in sim and party mode. Their vectors are below the fusion threshold
+/// (2^15 elements), so both settings take the same path here: this checks the flag in every
+/// mode. `tests/fusion.rs` checks fused kernels against op-by-op runs bit for bit on vectors
+/// large enough to fuse.
+#[test]
+fn shared_cases_with_the_jit_off() {
+    let s = sf_tests::Scratch::new("no-jit");
+    let wrapper = s.write("sfvm", &format!("#!/bin/sh\nif [ \"$1\" = run ]; then exec '{0}' \"$@\" --no-jit; else exec '{0}' \"$@\"; fi\n", bin("sfvm").display()));
+    let chmod = run(Command::new("chmod").arg("+x").arg(&wrapper));
+    assert!(chmod.status.success());
+    for case in RUNNABLE {
+        run_case_with(&acceptance_dir().join(case), "sim", &wrapper);
+    }
+    for case in ["linear", "arith", "stats", "psi"] {
+        run_case_with(&acceptance_dir().join(case), "party", &wrapper);
     }
 }
 
