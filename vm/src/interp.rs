@@ -450,6 +450,7 @@ impl<T: Transport> Machine<T> {
                 if let (true, false, Instr::Transpose { dst, a }) = (plan.lazy[pc], watched, instr) {
                     self.transposes.insert(*dst, *a);
                     self.free_after(plan, pc)?;
+                    self.count(1);
                     pc += 1;
                     continue;
                 }

@@ -223,18 +223,25 @@ pub fn write_output(dir: &Path, party: &str, name: &str, value: &Plain) -> Resul
         Plain::Bool(a) => format_rows(a, |&v| u8::from(v).to_string()),
     };
     let text = text.map_err(|shape| VmError::Value(format!("output `{name}` has shape {shape}; CSV holds rank 2 at most")))?;
-    let tmp = folder.join(format!(".{name}.csv.tmp"));
+    write_atomically(&path, text.as_bytes()).map_err(io)?;
+    Ok(path)
+}
+
+/// Writes `bytes` to `path` through a temporary file beside it, synced and renamed, so that
+/// no half-written file is ever left (the temporary goes on failure).
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
     let written = (|| {
         let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(text.as_bytes())?;
+        f.write_all(bytes)?;
         f.sync_all()?;
-        std::fs::rename(&tmp, &path)
+        std::fs::rename(&tmp, path)
     })();
-    if let Err(e) = written {
+    if written.is_err() {
         let _ = std::fs::remove_file(&tmp);
-        return Err(io(e));
     }
-    Ok(path)
+    written
 }
 
 fn format_rows<T>(a: &ArrayD<T>, fmt: impl Fn(&T) -> String) -> Result<String, String> {

@@ -181,7 +181,7 @@ fn main() -> ExitCode {
             })
         }
         Command::Report { profile, output } => sfvm::profile::Profile::read(&profile).and_then(|p| {
-            sfvm::profile::write_atomically(&output, p.html().as_bytes())?;
+            io::write_atomically(&output, p.html().as_bytes()).map_err(|e| format!("cannot write {}: {e}", output.display()))?;
             eprintln!("wrote {}", output.display());
             Ok(())
         }),

@@ -118,7 +118,7 @@ impl Profile {
     /// Writes the profile as JSON, atomically (a temporary file renamed).
     pub fn write(&self, path: &Path) -> Result<(), String> {
         let text = serde_json::to_string_pretty(self).map_err(|e| e.to_string())?;
-        write_atomically(path, text.as_bytes())
+        crate::io::write_atomically(path, text.as_bytes()).map_err(|e| format!("cannot write {}: {e}", path.display()))
     }
 
     pub fn read(path: &Path) -> Result<Profile, String> {
@@ -219,17 +219,4 @@ fn short(file: &str) -> &str {
 
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
-
-/// Writes `bytes` to `path` through a temporary file beside it, so no half-written file is
-/// ever left.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("profile");
-    let tmp = path.with_file_name(format!(".{name}.tmp"));
-    let done = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
-    if let Err(e) = done {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(format!("cannot write {}: {e}", path.display()));
-    }
-    Ok(())
 }
