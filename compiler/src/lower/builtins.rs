@@ -21,8 +21,7 @@ impl Lower {
                 super::index::Definition::Here(def.decl.name.span)
             };
             let result = self.call_function(def, args, span);
-            let ty = result.map(|n| self.ir.type_string(&self.ir.node(n).ty));
-            self.record(callee, super::index::Kind::Function, definition, ty);
+            self.record(callee, super::index::Kind::Function, definition, result, "");
             return result;
         }
         match callee.name.as_str() {

@@ -102,8 +102,7 @@ impl Lower {
         }
         if let Some(d) = self.frame().symbols.get(&id.name).cloned() {
             let node = self.dim_value(d, id.span);
-            let ty = Some(format!("{} (shape symbol)", self.ir.type_string(&self.ir.node(node).ty)));
-            self.record(id, super::index::Kind::ShapeSymbol, super::index::Definition::Builtin, ty);
+            self.record(id, super::index::Kind::ShapeSymbol, super::index::Definition::Builtin, Some(node), " (shape symbol)");
             return Some(node);
         }
         if self.ir.parties.contains(&id.name) {

@@ -33,13 +33,19 @@ use index::{Definition, Index, Kind, Occurrence};
 /// Lowers a program; the IR is complete only when no diagnostic is an error. Files named by
 /// `load` are read relative to `base_dir`, the source file's folder.
 pub fn lower(program: &ast::Program, base_dir: &std::path::Path) -> (Ir, Vec<Diagnostic>) {
-    let (ir, diagnostics, _) = lower_indexed(program, base_dir);
+    let (ir, diagnostics, _) = lower_with(program, base_dir, None);
     (ir, diagnostics)
 }
 
-/// [`lower`], also returning what each name in the file stands for (for the editor).
+/// [`lower`], also returning what each name in the file stands for (for the editor; `sfc
+/// compile` does not pay for it).
 pub fn lower_indexed(program: &ast::Program, base_dir: &std::path::Path) -> (Ir, Vec<Diagnostic>, Index) {
-    let mut l = Lower { base_dir: base_dir.to_path_buf(), ..Lower::default() };
+    let (ir, diagnostics, index) = lower_with(program, base_dir, Some(Index::default()));
+    (ir, diagnostics, index.unwrap_or_default())
+}
+
+fn lower_with(program: &ast::Program, base_dir: &std::path::Path, index: Option<Index>) -> (Ir, Vec<Diagnostic>, Option<Index>) {
+    let mut l = Lower { base_dir: base_dir.to_path_buf(), index, ..Lower::default() };
     l.declare_functions(&program.items, false, "");
     for item in &program.items {
         l.item(item);
@@ -98,7 +104,8 @@ pub(crate) struct Lower {
     pub inputs: HashMap<(u16, String), Span>,
     pub outputs: HashMap<(String, String), Span>,
     pub base_dir: std::path::PathBuf,
-    pub index: Index,
+    /// What each name stands for, when the editor asked for it.
+    pub index: Option<Index>,
 }
 
 impl Default for Lower {
@@ -117,7 +124,7 @@ impl Default for Lower {
             inputs: HashMap::new(),
             outputs: HashMap::new(),
             base_dir: std::path::PathBuf::from("."),
-            index: Index::default(),
+            index: None,
         }
     }
 }
@@ -294,13 +301,18 @@ impl Lower {
     /// Records an occurrence of a value's name (a definition when `definition` is its own
     /// span), unless it lies in inlined library code.
     pub(crate) fn record_value(&mut self, name: &Ident, definition: Span, node: Val) {
-        let ty = node.map(|n| self.ir.type_string(&self.ir.node(n).ty));
-        self.record(name, Kind::Value, Definition::Here(definition), ty);
+        self.record(name, Kind::Value, Definition::Here(definition), node, "");
     }
 
-    pub(crate) fn record(&mut self, name: &Ident, kind: Kind, definition: Definition, ty: Option<String>) {
-        if self.frame().span_override.is_none() {
-            self.index.occurrences.push(Occurrence { span: name.span, name: name.name.clone(), kind, definition, ty });
+    /// Records an occurrence whose value is `node` (its type shown with `note` after it),
+    /// when indexing; the type is formatted only then.
+    pub(crate) fn record(&mut self, name: &Ident, kind: Kind, definition: Definition, node: Val, note: &str) {
+        if self.index.is_none() || self.frame().span_override.is_some() {
+            return;
+        }
+        let ty = node.map(|n| format!("{}{note}", self.ir.type_string(&self.ir.node(n).ty)));
+        if let Some(index) = &mut self.index {
+            index.occurrences.push(Occurrence { span: name.span, name: name.name.clone(), kind, definition, ty });
         }
     }
 
