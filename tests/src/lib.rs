@@ -117,12 +117,13 @@ pub fn chain_reference(x: f64, y: f64, n: usize) -> f64 {
 }
 
 /// What a measured command did: whether it succeeded, its stderr, its peak resident memory
-/// and its wall time.
+/// and its wall and CPU (user + system) time.
 pub struct Measured {
     pub ok: bool,
     pub stderr: String,
     pub peak_rss: u64,
     pub seconds: f64,
+    pub cpu_seconds: f64,
 }
 
 /// Runs a command with its output in files under `scratch`, and measures the peak RSS of that
@@ -151,5 +152,6 @@ pub fn measured(scratch: &Scratch, label: &str, cmd: &mut Command) -> Measured {
         stderr: std::fs::read_to_string(&err_path).unwrap_or_default(),
         peak_rss: usage.ru_maxrss as u64 * 1024,
         seconds: start.elapsed().as_secs_f64(),
+        cpu_seconds: [usage.ru_utime, usage.ru_stime].iter().map(|t| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6).sum(),
     }
 }
