@@ -66,6 +66,7 @@ fn program(source: &str, inputs: &dyn Fn(&str) -> Plain, bindings: &[(&str, u64)
         meter: None,
         debugger: None,
         profile: false,
+        limits: Default::default(),
     };
     Program { spec, parties }
 }

@@ -70,6 +70,7 @@ fn run_source(source: &str, parties: &[&str], n: usize, jit: bool) -> Run {
         meter: None,
         debugger: None,
         profile: false,
+        limits: Default::default(),
     };
     let mut counter = 0u8;
     let seeds = deal_seeds_from(parties.len(), || {

@@ -85,6 +85,7 @@ pub const CODES: &[(&str, &str)] = &[
     ("E0304", "loop bound that is not public"),
     ("E0305", "recursion"),
     ("E0204", "slice out of range"),
+    ("E0205", "a shape with more elements than a value may hold"),
     ("E0900", "not supported yet"),
     ("W0001", "value computed and never used"),
 ];
@@ -243,6 +244,11 @@ pub fn recursion(span: Span, first: Span, chain: &[String]) -> Diagnostic {
 pub fn slice_out_of_range(span: Span, start: i64, end: i64, len: i64) -> Diagnostic {
     Diagnostic::error("E0204", span, format!("slice {start}:{end} is out of range for an axis of {len}"), "out of range")
         .help(format!("slice bounds must satisfy 0 <= start <= end <= {len}"))
+}
+
+pub fn too_many_elements(span: Span, shape: &str) -> Diagnostic {
+    Diagnostic::error("E0205", span, format!("a value of shape {shape} would hold more than 2^40 elements"), "too large")
+        .help("a value holds at most 2^40 (about 10^12) elements; split the work into smaller pieces")
 }
 
 pub fn bad_arguments(span: Span, callee: &str, problem: &str, usage: &str) -> Diagnostic {

@@ -176,6 +176,8 @@ fn catalogue_examples_give_their_codes() {
         ("E0201", "let b: bool = 1.0;"),
         ("E0203", "let q = input(\"q\");"),
         ("E0204", "let s = w[2:9];"),
+        ("E0205", "let z = zeros([1048576, 2097152]);"),
+        ("E0205", "let y: fix[n] @alice = input(\"big\");\nlet z = y + zeros([4294967296, 4294967296, 1]);"),
     ];
     for (code, body) in cases {
         let src = format!("{HEAD}{body}\n");

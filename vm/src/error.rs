@@ -14,6 +14,9 @@ pub enum VmError {
     Shape(String),
     #[error("{0}")]
     Value(String),
+    /// More than the machine or the run's limits allow (spec/errors.md).
+    #[error("{0}")]
+    Limit(String),
     #[error("link to {peer}: {message}")]
     Link { peer: String, message: String },
     #[error("aborted by {party}: {cause}")]

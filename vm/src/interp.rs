@@ -54,6 +54,8 @@ pub struct PartyJob<T: Transport> {
     pub debugger: Option<Arc<Debugger>>,
     /// Record where time, rounds and bytes go (`--profile`).
     pub profile: bool,
+    /// What the run may ask of the machine, checked before it starts.
+    pub limits: crate::limits::Limits,
 }
 
 /// The context of a run: the module's hash and the session's name, hashed.
@@ -75,7 +77,7 @@ pub struct PartyOutcome {
 
 /// Runs a party to the end. On failure, every other party is told, so none of them hangs.
 pub async fn run_party<T: Transport>(job: PartyJob<T>) -> Result<PartyOutcome, VmError> {
-    let PartyJob { segment, inputs, bindings, proto, debug, symbols, progress, constants, context, jit, meter, debugger, profile } = job;
+    let PartyJob { segment, inputs, bindings, proto, debug, symbols, progress, constants, context, jit, meter, debugger, profile, limits } = job;
     let recorder = profile.then(|| Recorder::new(proto.comm.parties.get(proto.me() as usize).cloned().unwrap_or_default()));
     if let Some(m) = &meter {
         m.plan(&segment.body);
@@ -101,6 +103,7 @@ pub async fn run_party<T: Transport>(job: PartyJob<T>) -> Result<PartyOutcome, V
         metered_bytes: 0,
         debugger,
         recorder,
+        limits,
     };
     let result = match Plan::new(&segment) {
         Ok(plan) => m.run(&segment, &plan).await,
@@ -336,6 +339,7 @@ struct Machine<T: Transport> {
     metered_bytes: u64,
     debugger: Option<Arc<Debugger>>,
     recorder: Option<Recorder>,
+    limits: crate::limits::Limits,
 }
 
 /// Kept matmul masks, by register, and how many registers use each (a value and its
@@ -414,6 +418,7 @@ impl<T: Transport> Machine<T> {
 
     async fn run(&mut self, segment: &Segment, plan: &Plan) -> Result<(), VmError> {
         self.exchange_bindings().await?;
+        crate::limits::check_segment(segment, &self.bindings, &self.symbols, &self.debug, &self.limits)?;
         self.block(&segment.body, plan).await
     }
 
@@ -604,6 +609,7 @@ impl<T: Transport> Machine<T> {
             let v = self.get(c.init)?.clone();
             self.set_reg(c.param, v)?;
         }
+        self.limits.looping(n, body)?;
         if let Some(m) = &self.meter {
             m.looping(body, n);
         }
@@ -715,7 +721,9 @@ impl<T: Transport> Machine<T> {
     }
 
     fn eval_shape(&self, shape: &Shape) -> Result<Vec<usize>, VmError> {
-        shape.iter().map(|d| self.eval_dim(d)).collect()
+        let dims = shape.iter().map(|d| self.eval_dim(d)).collect::<Result<Vec<_>, _>>()?;
+        self.limits.value(&dims)?;
+        Ok(dims)
     }
 
     fn frac(&self) -> u32 {

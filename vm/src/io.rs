@@ -50,6 +50,7 @@ pub fn read_npy(path: &Path, dtype: DType) -> Result<Table, VmError> {
         };
         Ok(Table { path: path.to_path_buf(), rows, cols, values })
     };
+    check_npy_size(path)?;
     match dtype {
         DType::Fix => {
             let a: ArrayD<f64> = match read_npy::<_, ArrayD<f64>>(path) {
@@ -77,6 +78,60 @@ pub fn read_npy(path: &Path, dtype: DType) -> Result<Table, VmError> {
     }
 }
 
+/// Compares what an .npy header declares with the file's length and the memory available,
+/// before anything is allocated: a header that claims 10^14 elements in a file of 100 bytes is
+/// an error naming the file, not an allocation of 800 TB. A header this cannot parse is left to
+/// the reader, which names the problem.
+fn check_npy_size(path: &Path) -> Result<(), VmError> {
+    let data_err = |message: String| VmError::Data { path: path.to_path_buf(), message };
+    let Ok(mut file) = std::fs::File::open(path) else { return Ok(()) };
+    let Some((shape, item, offset)) = npy_header(&mut file) else { return Ok(()) };
+    let length = file.metadata().map(|m| m.len()).unwrap_or(u64::MAX);
+    let shape_text = format!("({})", shape.iter().map(u64::to_string).collect::<Vec<_>>().join(", "));
+    let Some(elements) = sf_isa::elements_within_limit(shape.iter().copied()) else {
+        return Err(data_err(format!("the header declares shape {shape_text}, more than 2^40 elements, the most an input may hold")));
+    };
+    let declared = elements.saturating_mul(item);
+    if length.saturating_sub(offset) < declared {
+        return Err(data_err(format!(
+            "the header declares shape {shape_text} ({declared} bytes of data), but the file holds {} bytes after its header: it is cut short, or its header is wrong",
+            length.saturating_sub(offset)
+        )));
+    }
+    crate::limits::Limits::of_this_machine(0).fits(elements, &format!("the input of shape {shape_text}")).map_err(|e| data_err(e.to_string()))
+}
+
+/// The shape, item size and data offset an .npy header declares, if it can be read.
+fn npy_header(file: &mut std::fs::File) -> Option<(Vec<u64>, u64, u64)> {
+    use std::io::Read;
+    let mut lead = [0u8; 12];
+    file.read_exact(&mut lead[..10]).ok()?;
+    if &lead[..6] != b"\x93NUMPY" {
+        return None;
+    }
+    let (len, start) = match lead[6] {
+        1 => (u16::from_le_bytes([lead[8], lead[9]]) as usize, 10),
+        2 | 3 => {
+            file.read_exact(&mut lead[10..12]).ok()?;
+            (u32::from_le_bytes([lead[8], lead[9], lead[10], lead[11]]) as usize, 12)
+        }
+        _ => return None,
+    };
+    if len > 1 << 20 {
+        return None;
+    }
+    let mut header = vec![0u8; len];
+    file.read_exact(&mut header).ok()?;
+    let header = String::from_utf8(header).ok()?;
+    let after = |key: &str| header.find(key).map(|at| &header[at + key.len()..]);
+    let descr = after("'descr':")?.trim_start().strip_prefix('\'')?;
+    let item: u64 = descr[..descr.find('\'')?].trim_start_matches(['<', '>', '|', '=']).get(1..)?.parse().ok()?;
+    let shape = after("'shape':")?.trim_start().strip_prefix('(')?;
+    let shape = &shape[..shape.find(')')?];
+    let dims = shape.split(',').map(str::trim).filter(|d| !d.is_empty()).map(|d| d.parse().ok()).collect::<Option<Vec<u64>>>()?;
+    Some((dims, item, (start + len) as u64))
+}
+
 /// The elements in row-major order, without a copy when they already lie so.
 fn row_major<T: Clone>(a: ArrayD<T>) -> Vec<T> {
     if a.is_standard_layout() {
@@ -100,7 +155,14 @@ pub fn read_csv(path: &Path, dtype: DType) -> Result<Table, VmError> {
     let mut rows = 0;
     let mut header = None;
     let (mut fix, mut int) = (Vec::new(), Vec::new());
+    // The file may hold more numbers than memory: checked as they come, a million at a time.
+    let limits = crate::limits::Limits::of_this_machine(0);
+    let mut next_check = 1 << 20;
     for record in reader.records() {
+        if fix.len() + int.len() >= next_check {
+            limits.fits(next_check as u64, &format!("the input, at row {},", rows + 1)).map_err(|e| data_err(e.to_string()))?;
+            next_check += 1 << 20;
+        }
         let record = record.map_err(|e| data_err(format!("cannot read: {e}")))?;
         let row = record.position().map_or(rows + 1, |p| p.line() as usize);
         if record.len() == 1 && record[0].is_empty() {

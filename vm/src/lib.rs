@@ -12,6 +12,7 @@ pub mod debugger;
 pub mod error;
 pub mod interp;
 pub mod io;
+pub mod limits;
 pub mod link;
 pub mod meter;
 pub mod net;

@@ -73,6 +73,11 @@ enum Command {
         /// party of this process, into FILE.json (`sfvm report` draws it).
         #[arg(long, value_name = "FILE.json")]
         profile: Option<PathBuf>,
+        /// The most instructions a party may run. Loops whose trip counts are known are
+        /// counted before the run starts, so a run that would go beyond ends at once with an
+        /// error naming the loop's line, instead of running for days.
+        #[arg(long, value_name = "N", default_value_t = sfvm::limits::DEFAULT_MAX_INSTRUCTIONS)]
+        max_instructions: u64,
         #[command(flatten)]
         link: LinkArgs,
     },
@@ -165,7 +170,7 @@ fn main() -> ExitCode {
         Command::Run { party: Some(_), trace, break_at, .. } if trace || break_at.is_some() => {
             Err("--trace and --break show secrets in plaintext, so they work in --mode debug only, never as a party of a cluster".to_string())
         }
-        Command::Run { module, mode, inputs, out, party: Some(party), cluster: Some(cluster), no_jit, link, profile, .. } => {
+        Command::Run { module, mode, inputs, out, party: Some(party), cluster: Some(cluster), no_jit, link, profile, max_instructions, .. } => {
             let _ = mode;
             sfvm::party::run(&sfvm::party::PartyRun {
                 module,
@@ -178,6 +183,7 @@ fn main() -> ExitCode {
                 recv_timeout: link.recv_timeout(),
                 jit: !no_jit,
                 profile,
+                max_instructions,
             })
         }
         Command::Report { profile, output } => sfvm::profile::Profile::read(&profile).and_then(|p| {
@@ -185,7 +191,7 @@ fn main() -> ExitCode {
             eprintln!("wrote {}", output.display());
             Ok(())
         }),
-        Command::Run { module, mode, inputs, out, no_jit, trace, break_at, profile, .. } => {
+        Command::Run { module, mode, inputs, out, no_jit, trace, break_at, profile, max_instructions, .. } => {
             let mode = match mode {
                 ModeArg::Sim => Mode::Sim,
                 ModeArg::Debug => Mode::Debug,
@@ -199,7 +205,7 @@ fn main() -> ExitCode {
             match watching {
                 Err(e) => Err(e),
                 Ok(Some(_)) if mode != Mode::Debug => Err("--trace and --break show secrets in plaintext, so they work in --mode debug only".to_string()),
-                Ok(w) => run(module, mode, inputs, out, !no_jit, w, profile),
+                Ok(w) => run(module, mode, inputs, out, Options { jit: !no_jit, watching: w, profile, max_instructions }),
             }
         }
         Command::Dealer { module, cluster, link } => sfvm::party::run_dealer(&sfvm::party::DealerRun {
@@ -253,7 +259,16 @@ fn debugger(watching: Result<Watching, (String, u32)>, header: &sf_isa::Header, 
     Ok(Arc::new(Debugger::new(watching, header.clone(), debug.clone(), &bodies, Box::new(std::io::stdout()))))
 }
 
-fn run(module_path: PathBuf, mode: Mode, input_args: Vec<String>, out: PathBuf, jit: bool, watching: Option<Result<Watching, (String, u32)>>, profile: Option<PathBuf>) -> Result<(), String> {
+/// How a sim or debug run goes, beside its module, inputs and outputs.
+struct Options {
+    jit: bool,
+    watching: Option<Result<Watching, (String, u32)>>,
+    profile: Option<PathBuf>,
+    max_instructions: u64,
+}
+
+fn run(module_path: PathBuf, mode: Mode, input_args: Vec<String>, out: PathBuf, options: Options) -> Result<(), String> {
+    let Options { jit, watching, profile, max_instructions } = options;
     let mut module = ModuleFile::open(&module_path).map_err(|e| e.to_string())?;
     let header = module.header.clone();
     let debug = Arc::new(module.debug_info().map_err(|e| e.to_string())?);
@@ -289,7 +304,7 @@ fn run(module_path: PathBuf, mode: Mode, input_args: Vec<String>, out: PathBuf, 
     let context = sfvm::interp::run_context(&header.module_hash, &format!("{mode:?}"));
     let debugger = watching.map(|w| debugger(w, &header, &debug, &parties)).transpose()?;
     let meter = Arc::new(sfvm::meter::Meter::default());
-    let spec = RunSpec { parties: header.parties.clone(), frac_bits: header.frac_bits, symbols, debug, constants: Arc::new(constants), context, jit, meter: Some(meter.clone()), debugger: debugger.clone(), profile: profile.is_some() };
+    let spec = RunSpec { parties: header.parties.clone(), frac_bits: header.frac_bits, symbols, debug, constants: Arc::new(constants), context, jit, meter: Some(meter.clone()), debugger: debugger.clone(), profile: profile.is_some(), limits: sfvm::limits::Limits::of_this_machine(max_instructions) };
     let started = Instant::now();
     // The trace and the breakpoint's values go to stdout; a bar would mix with them.
     let bar = debugger.is_none().then(|| sfvm::meter::Progress::start(meter, format!("{} parties", header.parties.len())));

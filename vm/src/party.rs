@@ -33,6 +33,8 @@ pub struct PartyRun {
     pub jit: bool,
     /// Write this party's profile here (`--profile`).
     pub profile: Option<PathBuf>,
+    /// The most instructions this party may run (`--max-instructions`).
+    pub max_instructions: u64,
 }
 
 pub fn run(r: &PartyRun) -> Result<(), String> {
@@ -92,6 +94,7 @@ pub fn run(r: &PartyRun) -> Result<(), String> {
                         // A party of a cluster holds only its own shares: no debugger.
                         debugger: None,
                         profile: r.profile.is_some(),
+                        limits: crate::limits::Limits::of_this_machine(r.max_instructions),
                     };
                     run_party(job).await
                 }

@@ -47,6 +47,8 @@ pub struct RunSpec {
     pub debugger: Option<Arc<crate::debugger::Debugger>>,
     /// Record a profile of every party (`--profile`).
     pub profile: bool,
+    /// What the run may ask of the machine (see [`crate::limits`]).
+    pub limits: crate::limits::Limits,
 }
 
 /// A failure, attributed to the party where it started.
@@ -89,6 +91,7 @@ pub fn run_local_seeded(spec: &RunSpec, parties: Vec<LocalParty>, mode: Mode, se
             meter: spec.meter.clone(),
             debugger: spec.debugger.clone(),
             profile: spec.profile,
+            limits: spec.limits,
         })
         .collect();
     let results = match (mode, progress) {

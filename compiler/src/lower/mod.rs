@@ -154,6 +154,11 @@ impl Lower {
     }
 
     pub(crate) fn add(&mut self, op: Op, ty: Type, span: Span, operands: &[NodeId]) -> NodeId {
+        // Reported where the size first appears, not again at every value computed from it.
+        if oversized(&ty.shape) && !operands.iter().any(|&o| oversized(&self.ty(o).shape)) {
+            let shape = self.shape_str(&ty.shape);
+            self.err(diag::too_many_elements(span, &shape));
+        }
         let span = self.sp(span);
         self.ir.add(self.region, op, ty, span, operands)
     }
@@ -323,4 +328,10 @@ impl Lower {
     pub(crate) fn lookup_mut(&mut self, name: &str) -> Option<&mut Var> {
         self.frame_mut().scopes.iter_mut().rev().find_map(|s| s.get_mut(name))
     }
+}
+
+/// Whether the constant dimensions of a shape alone hold more elements than a value may have.
+fn oversized(shape: &[sf_isa::Dim]) -> bool {
+    let constants = shape.iter().filter_map(sf_isa::Dim::as_const).map(|c| c.max(0) as u64);
+    sf_isa::elements_within_limit(constants).is_none()
 }

@@ -23,3 +23,14 @@ pub use module::{
 
 /// Number of bits of the secret-sharing ring: every share is an element of Z_2^128.
 pub const RING_BITS: u32 = 128;
+
+/// The most elements one value may hold: 2^40, about 10^12 (8 TB as float64, 16 TB as shares).
+/// `sfc` refuses a constant shape above it (E0205) and `sfvm` a shape that reaches it once the
+/// symbols are bound, so no size computation can overflow and no allocation is asked for that
+/// no machine could give.
+pub const MAX_ELEMENTS: u64 = 1 << 40;
+
+/// The number of elements of a shape, if it is at most [`MAX_ELEMENTS`].
+pub fn elements_within_limit(dims: impl IntoIterator<Item = u64>) -> Option<u64> {
+    dims.into_iter().try_fold(1u64, |acc, d| acc.checked_mul(d)).filter(|&n| n <= MAX_ELEMENTS)
+}
