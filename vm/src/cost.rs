@@ -101,8 +101,10 @@ pub fn a2b(len: u64, parties: u64) -> Cost {
     cost
 }
 
+/// The MSB, then its conversion to arithmetic shares: one opening of the masked bits, packed
+/// 128 to a word.
 pub fn is_negative(len: u64, parties: u64) -> Cost {
-    msb(len, parties) + open(len, parties)
+    msb(len, parties) + open(len.div_ceil(128), parties)
 }
 
 /// `<`, `<=`, `>`, `>=` need one sign; `==` and `!=` two, in one batch.

@@ -813,15 +813,19 @@ impl<T: Transport> Semi2k<T> {
     }
 
     /// Arithmetic shares of XOR-shared bits (in bit 0): one round with a dealer's random bit
-    /// held both ways.
+    /// held both ways; the opened bits are packed, 128 to a word.
     pub async fn b2a(&mut self, bits: &[u128], tag: Tag) -> Result<Vec<u128>, VmError> {
         let len = bits.len();
         let [rb, ra] = self.bit_pair(len).await?;
-        let masked: Vec<u128> = bits.iter().zip(&rb).map(|(b, r)| (b ^ r) & 1).collect();
+        // The masked bits travel packed, 128 to a word: one bit an element on the wire.
+        let mut masked = vec![0u128; len.div_ceil(128)];
+        for (i, (b, r)) in bits.iter().zip(&rb).enumerate() {
+            masked[i / 128] |= ((b ^ r) & 1) << (i % 128);
+        }
         let c = self.open_xor(&masked, tag).await?;
         let first = self.me() == 0;
         Ok((0..len).map(|i| {
-            let c = c[i] & 1;
+            let c = (c[i / 128] >> (i % 128)) & 1;
             let v = if c == 1 { ra[i].wrapping_neg() } else { ra[i] };
             if first { v.wrapping_add(c) } else { v }
         }).collect())
