@@ -2,7 +2,7 @@
 //! acceptance cases, the examples, the run and ui cases, the standard library) go through the
 //! whole front end, diagnostics rendering included. Deterministic, so a failure reproduces.
 
-use sf_tests::{acceptance_dir, repo_root};
+use sf_tests::{acceptance_dir, files_with_extension, repo_root};
 use sfc::driver::{self, Failure};
 use std::path::Path;
 
@@ -11,16 +11,8 @@ const MUTATIONS: usize = 100_000;
 fn sources() -> Vec<String> {
     let mut out = Vec::new();
     let mut walk = |dir: &Path| {
-        let mut stack = vec![dir.to_path_buf()];
-        while let Some(d) = stack.pop() {
-            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-                let p = e.path();
-                if p.is_dir() {
-                    stack.push(p);
-                } else if p.extension().is_some_and(|x| x == "sf") {
-                    out.push(std::fs::read_to_string(&p).expect("read"));
-                }
-            }
+        for p in files_with_extension(dir, "sf") {
+            out.push(std::fs::read_to_string(&p).expect("read"));
         }
     };
     walk(&acceptance_dir());

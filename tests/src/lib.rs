@@ -30,6 +30,23 @@ pub fn acceptance_dir() -> PathBuf {
     dir
 }
 
+/// Every file under `dir`, at any depth, whose name ends in `.ext`.
+pub fn files_with_extension(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == ext) {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
 /// A scratch folder, removed when dropped.
 pub struct Scratch(pub PathBuf);
 

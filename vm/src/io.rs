@@ -252,23 +252,23 @@ pub fn bind_input(decl: &InputDecl, table: Table, symbols: &[String], bindings: 
 /// Reads and shapes the inputs `segment` declares, taking each file from `files` (input name,
 /// path); binds the shape symbols they determine. `prefix` is how the command line names the
 /// party's inputs (`alice.` in sim mode, nothing in party mode), for the messages.
-pub fn load_inputs(segment: &Segment, party: &str, prefix: &str, files: &mut Vec<(String, PathBuf)>, symbols: &[String], debug: &DebugInfo) -> Result<(Vec<Plain>, Vec<Option<u64>>), String> {
+pub fn load_inputs(segment: &Segment, party: &str, prefix: &str, files: &mut Vec<(String, PathBuf)>, symbols: &[String], debug: &DebugInfo) -> Result<(Vec<Plain>, Vec<Option<u64>>), VmError> {
     let mut bindings = vec![None; symbols.len()];
     let mut inputs = Vec::new();
     for decl in &segment.inputs {
         let Some(pos) = files.iter().position(|(n, _)| *n == decl.name) else {
             let shape = if decl.shape.is_empty() { String::new() } else { display_shape(&decl.shape, symbols) };
-            return Err(format!("missing --input {prefix}{}=FILE ({} declares it {}{shape} @{party})", decl.name, debug.describe(decl.loc), decl.dtype));
+            return Err(VmError::Input(format!("missing --input {prefix}{}=FILE ({} declares it {}{shape} @{party})", decl.name, debug.describe(decl.loc), decl.dtype)));
         };
         let (_, path) = files.remove(pos);
-        let named = |e: VmError| format!("input {prefix}{} of {party}: {e}", decl.name);
+        let named = |e: VmError| VmError::At { location: format!("input {prefix}{} of {party}", decl.name), line: None, error: Box::new(e) };
         let table = read_table(&path, decl.dtype).map_err(named)?;
         inputs.push(bind_input(decl, table, symbols, &mut bindings).map_err(named)?);
     }
     if let Some((name, _)) = files.first() {
         let known: Vec<String> = segment.inputs.iter().map(|d| format!("{prefix}{}", d.name)).collect();
         let known = if known.is_empty() { format!("{party} has no inputs") } else { format!("the inputs of {party} are {}", known.join(", ")) };
-        return Err(format!("--input {prefix}{name}: the program has no such input; {known}"));
+        return Err(VmError::Input(format!("--input {prefix}{name}: the program has no such input; {known}")));
     }
     Ok((inputs, bindings))
 }

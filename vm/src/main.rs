@@ -10,7 +10,7 @@
 use clap::{Parser, Subcommand, ValueEnum};
 use sf_isa::ModuleFile;
 use sfvm::debugger::{Debugger, Watching};
-use sfvm::error::VmError;
+use sfvm::error::{Failure, VmError};
 use sfvm::io;
 use sfvm::value::Plain;
 use sfvm::run::{run_local, LocalParty, Mode, RunSpec};
@@ -166,9 +166,9 @@ enum ModeArg {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
+    let result: Result<(), Failure> = match cli.command {
         Command::Run { party: Some(_), trace, break_at, .. } if trace || break_at.is_some() => {
-            Err("--trace and --break show secrets in plaintext, so they work in --mode debug only, never as a party of a cluster".to_string())
+            Err("--trace and --break show secrets in plaintext, so they work in --mode debug only, never as a party of a cluster".to_string().into())
         }
         Command::Run { module, mode, inputs, out, party: Some(party), cluster: Some(cluster), no_jit, link, profile, max_instructions, .. } => {
             let _ = mode;
@@ -186,11 +186,12 @@ fn main() -> ExitCode {
                 max_instructions,
             })
         }
-        Command::Report { profile, output } => sfvm::profile::Profile::read(&profile).and_then(|p| {
-            io::write_atomically(&output, p.html().as_bytes()).map_err(|e| format!("cannot write {}: {e}", output.display()))?;
-            eprintln!("wrote {}", output.display());
-            Ok(())
-        }),
+        Command::Report { profile, output } => match sfvm::profile::Profile::read(&profile) {
+            Err(message) => Err(Failure { code: "V0201", message }),
+            Ok(p) => io::write_atomically(&output, p.html().as_bytes())
+                .map(|()| eprintln!("wrote {}", output.display()))
+                .map_err(|source| VmError::Output { path: output.clone(), source }.into()),
+        },
         Command::Run { module, mode, inputs, out, no_jit, trace, break_at, profile, max_instructions, .. } => {
             let mode = match mode {
                 ModeArg::Sim => Mode::Sim,
@@ -203,8 +204,8 @@ fn main() -> ExitCode {
                 (false, None) => Ok(None),
             };
             match watching {
-                Err(e) => Err(e),
-                Ok(Some(_)) if mode != Mode::Debug => Err("--trace and --break show secrets in plaintext, so they work in --mode debug only".to_string()),
+                Err(e) => Err(e.into()),
+                Ok(Some(_)) if mode != Mode::Debug => Err("--trace and --break show secrets in plaintext, so they work in --mode debug only".to_string().into()),
                 Ok(w) => run(module, mode, inputs, out, Options { jit: !no_jit, watching: w, profile, max_instructions }),
             }
         }
@@ -216,13 +217,13 @@ fn main() -> ExitCode {
             recv_timeout: link.recv_timeout(),
         }),
         Command::Cluster { command: ClusterCommand::Init { dir, parties, host, base_port, dealer } } => {
-            sfvm::cluster::init(&dir, &parties, &host, base_port, dealer).map(|p| eprintln!("wrote {}", p.display())).map_err(|e| e.to_string())
+            sfvm::cluster::init(&dir, &parties, &host, base_port, dealer).map(|p| eprintln!("wrote {}", p.display())).map_err(Failure::from)
         }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("error: {message}");
+        Err(failure) => {
+            eprintln!("{failure}");
             ExitCode::FAILURE
         }
     }
@@ -267,29 +268,29 @@ struct Options {
     max_instructions: u64,
 }
 
-fn run(module_path: PathBuf, mode: Mode, input_args: Vec<String>, out: PathBuf, options: Options) -> Result<(), String> {
+fn run(module_path: PathBuf, mode: Mode, input_args: Vec<String>, out: PathBuf, options: Options) -> Result<(), Failure> {
     let Options { jit, watching, profile, max_instructions } = options;
-    let mut module = ModuleFile::open(&module_path).map_err(|e| e.to_string())?;
+    let mut module = ModuleFile::open(&module_path)?;
     let header = module.header.clone();
-    let debug = Arc::new(module.debug_info().map_err(|e| e.to_string())?);
+    let debug = Arc::new(module.debug_info()?);
     let symbols = Arc::new(header.symbols.clone());
 
     let mut files: Vec<Vec<(String, PathBuf)>> = vec![Vec::new(); header.parties.len()];
     for arg in &input_args {
-        let (key, file) = arg.split_once('=').ok_or_else(|| format!("--input {arg}: expected PARTY.NAME=FILE"))?;
-        let (party, name) = key.split_once('.').ok_or_else(|| format!("--input {arg}: expected PARTY.NAME=FILE, e.g. alice.x=data/x.csv"))?;
+        let (key, file) = arg.split_once('=').ok_or_else(|| VmError::Input(format!("--input {arg}: expected PARTY.NAME=FILE")))?;
+        let (party, name) = key.split_once('.').ok_or_else(|| VmError::Input(format!("--input {arg}: expected PARTY.NAME=FILE, e.g. alice.x=data/x.csv")))?;
         let p = header.parties.iter().position(|q| q == party).ok_or_else(|| {
-            format!("--input {arg}: unknown party `{party}`; the module's parties are {}", header.parties.join(", "))
+            VmError::Input(format!("--input {arg}: unknown party `{party}`; the module's parties are {}", header.parties.join(", ")))
         })?;
         if files[p].iter().any(|(n, _)| n == name) {
-            return Err(format!("--input {key} is given twice"));
+            return Err(VmError::Input(format!("--input {key} is given twice")).into());
         }
         files[p].push((name.to_string(), PathBuf::from(file)));
     }
 
     let mut parties = Vec::new();
     for (p, party) in header.parties.iter().enumerate() {
-        let segment = module.segment(p as u16).map_err(|e| e.to_string())?;
+        let segment = module.segment(p as u16)?;
         let (inputs, bindings) = io::load_inputs(&segment, party, &format!("{party}."), &mut files[p], &symbols, &debug)?;
         parties.push(LocalParty { segment, inputs, bindings });
     }
@@ -297,8 +298,8 @@ fn run(module_path: PathBuf, mode: Mode, input_args: Vec<String>, out: PathBuf, 
     let mut constants: Vec<Option<Arc<Plain>>> = vec![None; header.constants.len()];
     for id in parties.iter().flat_map(|p| p.segment.constants_used()) {
         if constants.get(id as usize).is_some_and(Option::is_none) {
-            let c = module.constant(id).map_err(|e| e.to_string())?;
-            constants[id as usize] = Some(Arc::new(Plain::from_constant(c).map_err(|e| e.to_string())?));
+            let c = module.constant(id)?;
+            constants[id as usize] = Some(Arc::new(Plain::from_constant(c)?));
         }
     }
     let context = sfvm::interp::run_context(&header.module_hash, &format!("{mode:?}"));
@@ -318,19 +319,19 @@ fn run(module_path: PathBuf, mode: Mode, input_args: Vec<String>, out: PathBuf, 
             return Ok(());
         }
     }
-    let outcomes = outcomes.map_err(|f| format!("{}: {}", f.party, f.error))?;
+    let outcomes = outcomes.map_err(|f| Failure::of(&f.party, &f.error))?;
     let elapsed = started.elapsed();
 
     for (party, outcome) in header.parties.iter().zip(&outcomes) {
         for (name, value) in &outcome.outputs {
-            let path = io::write_output(&out, party, name, value).map_err(|e: VmError| e.to_string())?;
+            let path = io::write_output(&out, party, name, value)?;
             eprintln!("  {:<28} {}", path.display(), sfvm::value::fmt_shape(value.shape()));
         }
     }
     if let Some(path) = &profile {
         let parties: Vec<_> = outcomes.iter().filter_map(|o| o.profile.clone()).collect();
         let mode = if mode == Mode::Sim { "sim" } else { "debug" };
-        sfvm::profile::Profile::new(&module_path, &spec.debug, mode, parties).write(path)?;
+        sfvm::profile::Profile::new(&module_path, &spec.debug, mode, parties).write(path).map_err(|message| Failure { code: "V0500", message })?;
         eprintln!("  {:<28} profile (`sfvm report {}` draws it)", path.display(), path.display());
     }
     let sent: u64 = outcomes.iter().map(|o| o.traffic.bytes_sent).sum();

@@ -6,6 +6,7 @@
 
 use crate::cluster::{Cluster, ClusterFile};
 use crate::dealer::DealerMode;
+use crate::error::{Failure, VmError};
 use crate::interp::{run_party, PartyJob};
 use crate::io;
 use crate::link::Comm;
@@ -37,11 +38,11 @@ pub struct PartyRun {
     pub max_instructions: u64,
 }
 
-pub fn run(r: &PartyRun) -> Result<(), String> {
+pub fn run(r: &PartyRun) -> Result<(), Failure> {
     let name = &r.party;
-    let fail = |e: String| format!("{name}: {e}");
-    let cluster = Cluster::load(&r.cluster).map_err(|e| e.to_string())?;
-    let mut module = ModuleFile::open(&r.module).map_err(|e| e.to_string())?;
+    let fail = |e: VmError| Failure::of(name, &e);
+    let cluster = Cluster::load(&r.cluster)?;
+    let mut module = ModuleFile::open(&r.module)?;
     let header = module.header.clone();
     let me = header.parties.iter().position(|p| p == name).ok_or_else(|| {
         format!("--party {name}: the module's parties are {}", header.parties.join(", "))
@@ -49,13 +50,13 @@ pub fn run(r: &PartyRun) -> Result<(), String> {
     let cluster = in_module_order(cluster, &header.parties)?;
     let mode = if cluster.file.dealer.is_some() { DealerMode::Separate } else { DealerMode::FirstParty };
 
-    let debug = Arc::new(module.debug_info().map_err(|e| e.to_string())?);
+    let debug = Arc::new(module.debug_info()?);
     let symbols = Arc::new(header.symbols.clone());
-    let segment = module.segment(me as u16).map_err(|e| e.to_string())?;
+    let segment = module.segment(me as u16)?;
     // A bad input is not the end of the story: the party still connects, to tell the others
     // why it stops, so that no one waits for it.
     let prepared = prepare(r, &mut module, &segment, &symbols, &debug, header.constants.len());
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(|e| fail(e.to_string()))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(|e| fail(VmError::Internal(format!("cannot start the runtime: {e}"))))?;
     let started = Instant::now();
     let meter = Arc::new(crate::meter::Meter::default());
     let bar = crate::meter::Progress::start(meter.clone(), name.clone());
@@ -72,9 +73,9 @@ pub fn run(r: &PartyRun) -> Result<(), String> {
         let mut comm = Comm::new(links.transport, me as u16, header.parties.clone()).with_recv_timeout(Some(r.recv_timeout));
         let outcome = match prepared {
             Err(cause) => {
-                comm.abort(name, &cause);
+                comm.abort(name, &cause.to_string());
                 drop(comm);
-                Err(crate::error::VmError::Input(cause))
+                Err(cause)
             }
             Ok((inputs, bindings, constants)) => match exchange_seeds(&mut comm, mode).await {
                 Err(e) => Err(e),
@@ -108,13 +109,13 @@ pub fn run(r: &PartyRun) -> Result<(), String> {
         outcome
     });
     bar.finish();
-    let outcome = outcome.map_err(|e| fail(e.to_string()))?;
+    let outcome = outcome.map_err(fail)?;
     if let (Some(path), Some(p)) = (&r.profile, &outcome.profile) {
-        crate::profile::Profile::new(&r.module, &debug, "party", vec![p.clone()]).write(path).map_err(fail)?;
+        crate::profile::Profile::new(&r.module, &debug, "party", vec![p.clone()]).write(path).map_err(|m| Failure { code: "V0500", message: format!("{name}: {m}") })?;
         eprintln!("  {:<28} profile of {name}", path.display());
     }
     for (output, value) in &outcome.outputs {
-        let path = io::write_output(&r.out, name, output, value).map_err(|e| e.to_string())?;
+        let path = io::write_output(&r.out, name, output, value)?;
         eprintln!("  {:<28} {}", path.display(), crate::value::fmt_shape(value.shape()));
     }
     eprintln!(
@@ -129,10 +130,10 @@ pub fn run(r: &PartyRun) -> Result<(), String> {
 }
 
 /// The cluster's entries in the module's party order (the dealer, if any, stays last).
-fn in_module_order(cluster: Cluster, parties: &[String]) -> Result<Cluster, String> {
+fn in_module_order(cluster: Cluster, parties: &[String]) -> Result<Cluster, VmError> {
     let mut ordered = Vec::new();
     for p in parties {
-        ordered.push(cluster.party(p).map_err(|e| e.to_string())?.clone());
+        ordered.push(cluster.party(p)?.clone());
     }
     let file = ClusterFile { ca: cluster.file.ca.clone(), parties: ordered, dealer: cluster.file.dealer.clone() };
     Ok(Cluster { path: cluster.path, file })
@@ -150,15 +151,15 @@ pub struct DealerRun {
 /// Serves one run as its separate dealer: connects to every party (it reads only the module's
 /// header, to check that they run it), hands out the dealer seeds, and answers the first
 /// party's requests until the run ends.
-pub fn run_dealer(r: &DealerRun) -> Result<(), String> {
-    let cluster = Cluster::load(&r.cluster).map_err(|e| e.to_string())?;
+pub fn run_dealer(r: &DealerRun) -> Result<(), Failure> {
+    let cluster = Cluster::load(&r.cluster)?;
     let Some(name) = cluster.file.dealer.as_ref().map(|d| d.name.clone()) else {
-        return Err(format!("{}: the cluster has no [dealer]; its first party deals (make one with `sfvm cluster init --dealer`)", r.cluster.display()));
+        return Err(VmError::Data { path: r.cluster.clone(), message: "the cluster has no [dealer]; its first party deals (make one with `sfvm cluster init --dealer`)".into() }.into());
     };
-    let fail = |e: String| format!("{name}: {e}");
-    let header = ModuleFile::open(&r.module).map_err(|e| e.to_string())?.header.clone();
+    let fail = |e: VmError| Failure::of(&name, &e);
+    let header = ModuleFile::open(&r.module)?.header.clone();
     let cluster = in_module_order(cluster, &header.parties)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(|e| fail(e.to_string()))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(|e| fail(VmError::Internal(format!("cannot start the runtime: {e}"))))?;
     let started = Instant::now();
     let served = runtime.block_on(async {
         let links = net::connect(Connect {
@@ -178,7 +179,7 @@ pub fn run_dealer(r: &DealerRun) -> Result<(), String> {
         }
         served
     });
-    let served = served.map_err(|e| fail(e.to_string()))?;
+    let served = served.map_err(fail)?;
     eprintln!("dealt {served} requests for {} in {:.3}s", r.module.display(), started.elapsed().as_secs_f64());
     Ok(())
 }
@@ -186,21 +187,21 @@ pub fn run_dealer(r: &DealerRun) -> Result<(), String> {
 type Prepared = (Vec<Plain>, Vec<Option<u64>>, Vec<Option<Arc<Plain>>>);
 
 /// This party's inputs, the shape symbols they bind, and the constants its segment uses.
-fn prepare(r: &PartyRun, module: &mut ModuleFile, segment: &sf_isa::Segment, symbols: &[String], debug: &sf_isa::DebugInfo, n_constants: usize) -> Result<Prepared, String> {
+fn prepare(r: &PartyRun, module: &mut ModuleFile, segment: &sf_isa::Segment, symbols: &[String], debug: &sf_isa::DebugInfo, n_constants: usize) -> Result<Prepared, VmError> {
     let name = &r.party;
     let mut files: Vec<(String, PathBuf)> = Vec::new();
     for arg in &r.inputs {
-        let (input, file) = arg.split_once('=').ok_or_else(|| format!("--input {arg}: expected NAME=FILE"))?;
+        let (input, file) = arg.split_once('=').ok_or_else(|| VmError::Input(format!("--input {arg}: expected NAME=FILE")))?;
         if files.iter().any(|(n, _)| n == input) {
-            return Err(format!("--input {input} is given twice"));
+            return Err(VmError::Input(format!("--input {input} is given twice")));
         }
         files.push((input.to_string(), PathBuf::from(file)));
     }
     let (inputs, bindings) = io::load_inputs(segment, name, "", &mut files, symbols, debug)?;
     let mut constants: Vec<Option<Arc<Plain>>> = vec![None; n_constants];
     for id in segment.constants_used() {
-        let c = module.constant(id).map_err(|e| e.to_string())?;
-        constants[id as usize] = Some(Arc::new(Plain::from_constant(c).map_err(|e| e.to_string())?));
+        let c = module.constant(id)?;
+        constants[id as usize] = Some(Arc::new(Plain::from_constant(c)?));
     }
 
     Ok((inputs, bindings, constants))
