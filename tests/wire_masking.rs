@@ -100,29 +100,31 @@ fn kinds(segment: &Segment) -> HashMap<Seq, &'static str> {
     out
 }
 
-/// Runs the program on constant inputs; each party's received bytes by kind.
-fn received() -> Vec<BTreeMap<&'static str, Vec<u8>>> {
-    let compiled = sfc::driver::compile("wire.sf", PROGRAM).unwrap_or_else(|_| panic!("the program compiles"));
+/// One message as its receiver saw it: the kind of the instruction that tagged it, the tag
+/// and the bytes.
+type Received = (&'static str, Tag, Vec<u8>);
+
+/// Runs `source` in sim mode with every input read from the CSV text `files` gives for its
+/// name (any party); each party's received messages, the public set-up exchange left out.
+fn run_recorded(source: &str, files: &dyn Fn(&str) -> String) -> Vec<Vec<Received>> {
+    let compiled = sfc::driver::compile("wire.sf", source).unwrap_or_else(|_| panic!("the program compiles"));
     let s = Scratch::new("wire-masking");
-    let column = |v: f64, cols: usize| -> String { (0..ROWS).map(|_| format!("{}\n", vec![v.to_string(); cols].join(","))).collect() };
-    let files = [("x", column(1.0, 1)), ("y", column(2.0, 1)), ("m", column(1.0, 8))];
-    let w: String = (0..8).map(|_| "2,2,2,2\n".to_string()).collect();
+    let n = compiled.ir.parties.len();
     let symbols = Arc::new(compiled.ir.symbols.clone());
     let debug = Arc::new(compiled.debug.clone());
-    let seeds = deal_seeds(2).expect("seeds");
-    let logs: Vec<Log> = (0..2).map(|_| Log::default()).collect();
+    let seeds = deal_seeds(n).expect("seeds");
+    let logs: Vec<Log> = (0..n).map(|_| Log::default()).collect();
     let jobs: Vec<_> = compiled
         .segments
         .iter()
-        .zip(MemTransport::mesh(2))
+        .zip(MemTransport::mesh(n))
         .zip(seeds)
         .enumerate()
         .map(|(p, ((segment, transport), seeds))| {
             let party = &compiled.ir.parties[p];
             let mut inputs: Vec<(String, std::path::PathBuf)> = Vec::new();
             for decl in &segment.inputs {
-                let text = files.iter().find(|(n, _)| *n == decl.name).map_or(w.clone(), |(_, t)| t.clone());
-                inputs.push((decl.name.clone(), s.write(&format!("{party}.{}.csv", decl.name), &text)));
+                inputs.push((decl.name.clone(), s.write(&format!("{party}.{}.csv", decl.name), &files(&decl.name))));
             }
             let (inputs, bindings) = sfvm::io::load_inputs(segment, party, "", &mut inputs, &symbols, &debug).expect("inputs");
             let tap = Tap { inner: transport, log: logs[p].clone() };
@@ -154,18 +156,31 @@ fn received() -> Vec<BTreeMap<&'static str, Vec<u8>>> {
     logs.iter()
         .zip(&kinds)
         .map(|(log, kinds)| {
+            let log = log.lock().expect("log");
+            log.iter().filter(|(_, tag, _)| *tag != Tag::SETUP).map(|(_, tag, bytes)| (kinds.get(&tag.seq).copied().unwrap_or("unknown"), *tag, bytes.clone())).collect()
+        })
+        .collect()
+}
+
+/// The arithmetic program on constant inputs; each party's received bytes by kind.
+fn received() -> Vec<BTreeMap<&'static str, Vec<u8>>> {
+    let column = |v: f64, cols: usize| -> String { (0..ROWS).map(|_| format!("{}\n", vec![v.to_string(); cols].join(","))).collect() };
+    let files = |name: &str| match name {
+        "x" => column(1.0, 1),
+        "y" => column(2.0, 1),
+        "m" => column(1.0, 8),
+        _ => (0..8).map(|_| "2,2,2,2\n".to_string()).collect(),
+    };
+    run_recorded(PROGRAM, &files)
+        .into_iter()
+        .map(|messages| {
             let mut by_kind: BTreeMap<&'static str, Vec<u8>> = BTreeMap::new();
-            for (_, tag, bytes) in log.lock().expect("log").iter() {
-                if *tag == Tag::SETUP {
-                    continue;
-                }
-                let kind = kinds.get(&tag.seq).copied().unwrap_or("unknown");
+            for (kind, tag, bytes) in messages {
                 if std::env::var("SF_WIRE_DEBUG").is_ok() {
                     let (stat, n) = chi_square(bytes.iter().copied());
-                    let zeros = bytes.iter().filter(|&&b| b == 0).count();
-                    eprintln!("{kind} seq {} step {} iter {}: {n} bytes, chi {stat:.0}, zeros {zeros}", tag.seq, tag.step, tag.iter);
+                    eprintln!("{kind} seq {} step {} iter {}: {n} bytes, chi {stat:.0}", tag.seq, tag.step, tag.iter);
                 }
-                by_kind.entry(kind).or_default().extend_from_slice(bytes);
+                by_kind.entry(kind).or_default().extend_from_slice(&bytes);
             }
             by_kind
         })
@@ -235,5 +250,38 @@ fn every_kind_of_message_a_party_receives_is_uniform() {
             "party {party}: {}",
             kinds.iter().map(|(k, b)| format!("{k} {} bytes", b.len())).collect::<Vec<_>>().join(", ")
         );
+    }
+}
+
+/// PSI's messages: the points each owner receives are pseudo-random group elements (their
+/// bytes are uniform, but for the two bits every canonical ristretto255 encoding fixes), no
+/// key crosses in the clear, and a second run on the same keys receives none of the same
+/// points (fresh scalars and nonces, so nothing links two runs).
+#[test]
+fn psi_messages_hide_the_keys_and_are_fresh_in_every_run() {
+    const PSI: &str = "parties alice, bob;\nlet ka: int[n] @alice = input(\"ka\");\nlet kb: int[m] @bob = input(\"kb\");\nlet (ia, ib) = psi(ka, kb);\noutput(ia, \"rows\");\noutput(ib, \"rows\");\n";
+    // Keys far from any count or position: 10^12 + 7i for alice, 10^12 + 5j for bob.
+    let keys = |name: &str| -> Vec<i64> { (0..3000).map(|i| 1_000_000_000_000 + i * if name == "ka" { 7 } else { 5 }).collect() };
+    let files = |name: &str| keys(name).iter().map(|k| format!("{k}\n")).collect::<String>();
+    let points = |run: &[Vec<Received>], party: usize| -> Vec<[u8; 32]> {
+        run[party]
+            .iter()
+            .filter(|(kind, tag, _)| *kind == "psi" && (1..=3).contains(&(tag.step >> 24)))
+            .flat_map(|(_, _, bytes)| bytes.chunks_exact(32).map(|c| c.try_into().expect("32 bytes")).collect::<Vec<[u8; 32]>>())
+            .collect()
+    };
+    let (first, second) = (run_recorded(PSI, &files), run_recorded(PSI, &files));
+    let all_keys: Vec<[u8; 8]> = keys("ka").iter().chain(&keys("kb")).map(|k| k.to_le_bytes()).collect();
+    for party in 0..2 {
+        let (a, b) = (points(&first, party), points(&second, party));
+        assert!(a.len() >= 3000, "party {party} received {} points", a.len());
+        // Bytes 1..31 of each encoding are uniform; byte 0's low bit and byte 31's top bit are 0.
+        let (stat, n) = chi_square(a.iter().flat_map(|p| p[1..31].iter().copied()));
+        assert!(stat < CHI_SQUARE_LIMIT, "party {party}: points' bytes, chi-square {stat:.0} over {n}");
+        let again: std::collections::HashSet<[u8; 32]> = b.into_iter().collect();
+        assert!(a.iter().all(|p| !again.contains(p)), "party {party}: a point recurs in a second run");
+        for (_, _, bytes) in &first[party] {
+            assert!(!all_keys.iter().any(|k| bytes.windows(8).any(|w| w == k)), "party {party}: a key crossed in the clear");
+        }
     }
 }
