@@ -8,12 +8,15 @@
 //! uniformity; no received ring element equals the encoding of an input or of a product of
 //! them; and a second run on the same inputs receives different bytes (fresh randomness).
 //! Public messages are left out by design: the exchange of shape symbols before the program.
+//! The same runs with a separate dealer add its corrections to party 0's view; PSI, whose
+//! messages are group elements, has a test of its own.
 
 use sf_isa::{Block, Instr, Segment, Seq};
 use sf_tests::Scratch;
 use sfvm::interp::{run_party, PartyJob};
 use sfvm::link::{Comm, MemTransport, Message, Payload, Tag, Transport};
-use sfvm::semi2k::{deal_seeds, Semi2k};
+use sfvm::dealer::DealerMode;
+use sfvm::semi2k::{exchange_seeds, Semi2k};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
@@ -105,65 +108,97 @@ fn kinds(segment: &Segment) -> HashMap<Seq, &'static str> {
 type Received = (&'static str, Tag, Vec<u8>);
 
 /// Runs `source` in sim mode with every input read from the CSV text `files` gives for its
-/// name (any party); each party's received messages, the public set-up exchange left out.
-fn run_recorded(source: &str, files: &dyn Fn(&str) -> String) -> Vec<Vec<Received>> {
+/// name (any party), the correlated randomness dealt by the first party or, with `dealer`, by
+/// a separate dealer (the node after the last party, as in party mode); each party's received
+/// messages, the public set-up exchange left out. A message from the dealer is of kind `dealer`.
+fn run_recorded(source: &str, files: &dyn Fn(&str) -> String, dealer: bool) -> Vec<Vec<Received>> {
     let compiled = sfc::driver::compile("wire.sf", source).unwrap_or_else(|_| panic!("the program compiles"));
     let s = Scratch::new("wire-masking");
     let n = compiled.ir.parties.len();
+    let names = compiled.ir.parties.clone();
     let symbols = Arc::new(compiled.ir.symbols.clone());
     let debug = Arc::new(compiled.debug.clone());
-    let seeds = deal_seeds(n).expect("seeds");
+    let mode = if dealer { DealerMode::Separate } else { DealerMode::FirstParty };
     let logs: Vec<Log> = (0..n).map(|_| Log::default()).collect();
+    let mut mesh = MemTransport::mesh(n + 1);
+    let dealer_link = mesh.pop().expect("the dealer's links");
     let jobs: Vec<_> = compiled
         .segments
         .iter()
-        .zip(MemTransport::mesh(n))
-        .zip(seeds)
+        .zip(mesh)
         .enumerate()
-        .map(|(p, ((segment, transport), seeds))| {
-            let party = &compiled.ir.parties[p];
+        .map(|(p, (segment, transport))| {
+            let party = &names[p];
             let mut inputs: Vec<(String, std::path::PathBuf)> = Vec::new();
             for decl in &segment.inputs {
                 inputs.push((decl.name.clone(), s.write(&format!("{party}.{}.csv", decl.name), &files(&decl.name))));
             }
             let (inputs, bindings) = sfvm::io::load_inputs(segment, party, "", &mut inputs, &symbols, &debug).expect("inputs");
-            let tap = Tap { inner: transport, log: logs[p].clone() };
-            PartyJob {
-                segment: segment.clone(),
-                inputs,
-                bindings,
-                proto: Semi2k::new(Comm::new(tap, p as u16, compiled.ir.parties.clone()), seeds, 40),
-                debug: debug.clone(),
-                symbols: symbols.clone(),
-                progress: None,
-                constants: Arc::new(Vec::new()),
-                context: [3; 32],
-                jit: true,
-                meter: None,
-                debugger: None,
-                profile: false,
-                limits: Default::default(),
-            }
+            (segment.clone(), inputs, bindings, Tap { inner: transport, log: logs[p].clone() })
         })
         .collect();
     let kinds: Vec<HashMap<Seq, &'static str>> = compiled.segments.iter().map(kinds).collect();
     std::thread::scope(|scope| {
-        let handles: Vec<_> = jobs.into_iter().map(|job| scope.spawn(move || futures::executor::block_on(run_party(job)).map(|_| ()))).collect();
-        for h in handles {
-            h.join().expect("a party's thread").expect("the run succeeds");
+        let dealing = dealer.then(|| {
+            let names = names.clone();
+            scope.spawn(move || futures::executor::block_on(sfvm::dealer::serve(&mut Comm::new(dealer_link, n as u16, names))).map(|_| ()))
+        });
+        let handles: Vec<_> = jobs
+            .into_iter()
+            .enumerate()
+            .map(|(p, (segment, inputs, bindings, tap))| {
+                let (names, debug, symbols) = (names.clone(), debug.clone(), symbols.clone());
+                scope.spawn(move || {
+                    futures::executor::block_on(async {
+                        let mut comm = Comm::new(tap, p as u16, names);
+                        let seeds = exchange_seeds(&mut comm, mode).await?;
+                        let job = PartyJob {
+                            segment,
+                            inputs,
+                            bindings,
+                            proto: Semi2k::new(comm, seeds, 40),
+                            debug,
+                            symbols,
+                            progress: None,
+                            constants: Arc::new(Vec::new()),
+                            context: [3; 32],
+                            jit: true,
+                            meter: None,
+                            debugger: None,
+                            profile: false,
+                            limits: Default::default(),
+                        };
+                        run_party(job).await.map(|_| ())
+                    })
+                })
+            })
+            .collect();
+        for h in handles.into_iter().chain(dealing) {
+            h.join().expect("a thread of the run").expect("the run succeeds");
         }
     });
     logs.iter()
         .zip(&kinds)
         .map(|(log, kinds)| {
             let log = log.lock().expect("log");
-            log.iter().filter(|(_, tag, _)| *tag != Tag::SETUP).map(|(_, tag, bytes)| (kinds.get(&tag.seq).copied().unwrap_or("unknown"), *tag, bytes.clone())).collect()
+            log.iter()
+                .filter(|(_, tag, _)| *tag != Tag::SETUP)
+                .map(|(from, tag, bytes)| {
+                    let kind = match tag.seq {
+                        _ if *from as usize == n => "dealer",
+                        // The pairwise PRG seeds, drawn fresh for the run.
+                        s if s == u32::MAX - 1 => "seeds",
+                        s => kinds.get(&s).copied().unwrap_or("unknown"),
+                    };
+                    (kind, *tag, bytes.clone())
+                })
+                .collect()
         })
         .collect()
 }
 
 /// The arithmetic program on constant inputs; each party's received bytes by kind.
-fn received() -> Vec<BTreeMap<&'static str, Vec<u8>>> {
+fn received(dealer: bool) -> Vec<BTreeMap<&'static str, Vec<u8>>> {
     let column = |v: f64, cols: usize| -> String { (0..ROWS).map(|_| format!("{}\n", vec![v.to_string(); cols].join(","))).collect() };
     let files = |name: &str| match name {
         "x" => column(1.0, 1),
@@ -171,7 +206,7 @@ fn received() -> Vec<BTreeMap<&'static str, Vec<u8>>> {
         "m" => column(1.0, 8),
         _ => (0..8).map(|_| "2,2,2,2\n".to_string()).collect(),
     };
-    run_recorded(PROGRAM, &files)
+    run_recorded(PROGRAM, &files, dealer)
         .into_iter()
         .map(|messages| {
             let mut by_kind: BTreeMap<&'static str, Vec<u8>> = BTreeMap::new();
@@ -217,8 +252,21 @@ const CHI_SQUARE_LIMIT: f64 = 400.0;
 
 #[test]
 fn every_kind_of_message_a_party_receives_is_uniform() {
-    let first = received();
-    let second = received();
+    check_uniform(false);
+}
+
+/// With a separate dealer, party 0 also receives the dealer's corrections (c = ab less the
+/// other parties' c, for triples and the other correlated values): they are uniform too.
+#[test]
+fn with_a_separate_dealer_its_corrections_are_uniform_too() {
+    let kinds = check_uniform(true);
+    assert!(kinds[0].contains_key("dealer") && kinds[0]["dealer"].len() > 1 << 16, "party 0 received too little from the dealer");
+}
+
+/// The checks of the module's documentation on both parties; what each received, by kind.
+fn check_uniform(dealer: bool) -> Vec<BTreeMap<&'static str, Vec<u8>>> {
+    let first = received(dealer);
+    let second = received(dealer);
     let encode = |v: f64| ((v * 2f64.powi(40)).round() as i128 as u128).to_le_bytes();
     let plain: Vec<[u8; 16]> = [1.0, 2.0, 0.5, 3.0, 4.0, 16.0].iter().flat_map(|&v| [encode(v), encode(-v)]).collect();
     for (party, kinds) in first.iter().enumerate() {
@@ -251,6 +299,7 @@ fn every_kind_of_message_a_party_receives_is_uniform() {
             kinds.iter().map(|(k, b)| format!("{k} {} bytes", b.len())).collect::<Vec<_>>().join(", ")
         );
     }
+    first
 }
 
 /// PSI's messages: the points each owner receives are pseudo-random group elements (their
@@ -270,7 +319,7 @@ fn psi_messages_hide_the_keys_and_are_fresh_in_every_run() {
             .flat_map(|(_, _, bytes)| bytes.chunks_exact(32).map(|c| c.try_into().expect("32 bytes")).collect::<Vec<[u8; 32]>>())
             .collect()
     };
-    let (first, second) = (run_recorded(PSI, &files), run_recorded(PSI, &files));
+    let (first, second) = (run_recorded(PSI, &files, false), run_recorded(PSI, &files, false));
     let all_keys: Vec<[u8; 8]> = keys("ka").iter().chain(&keys("kb")).map(|k| k.to_le_bytes()).collect();
     for party in 0..2 {
         let (a, b) = (points(&first, party), points(&second, party));
