@@ -55,19 +55,7 @@ fn program(source: &str, inputs: &dyn Fn(&str) -> Plain, bindings: &[(&str, u64)
     let symbols = compiled.ir.symbols.clone();
     let bound: Vec<Option<u64>> = symbols.iter().map(|s| bindings.iter().find(|(n, _)| n == s).map(|&(_, v)| v)).collect();
     let parties = compiled.segments.iter().map(|seg| (seg.clone(), seg.inputs.iter().map(|d| inputs(&d.name)).collect(), bound.clone())).collect();
-    let spec = RunSpec {
-        parties: compiled.ir.parties.clone(),
-        frac_bits: 40,
-        symbols: Arc::new(symbols),
-        debug: Arc::new(compiled.debug),
-        constants: Arc::new(Vec::new()),
-        context: [7; 32],
-        jit: true,
-        meter: None,
-        debugger: None,
-        profile: false,
-        limits: Default::default(),
-    };
+    let spec = RunSpec::new(compiled.ir.parties.clone(), 40, Arc::new(symbols), Arc::new(compiled.debug), [7; 32]);
     Program { spec, parties }
 }
 

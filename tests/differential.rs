@@ -352,19 +352,7 @@ fn check(p: &Program) -> Result<f64, String> {
             LocalParty { segment: seg.clone(), inputs, bindings: bound.clone() }
         })
         .collect();
-    let spec = RunSpec {
-        parties: compiled.ir.parties.clone(),
-        frac_bits: 40,
-        symbols: Arc::new(symbols),
-        debug: Arc::new(compiled.debug),
-        constants: Arc::new(Vec::new()),
-        context: [5; 32],
-        jit: true,
-        meter: None,
-        debugger: None,
-        profile: false,
-        limits: Default::default(),
-    };
+    let spec = RunSpec::new(compiled.ir.parties.clone(), 40, Arc::new(symbols), Arc::new(compiled.debug), [5; 32]);
     let outcomes = run_local(&spec, parties, Mode::Sim).map_err(|f| format!("{}: {}", f.party, f.error))?;
     let mut worst = 0f64;
     for (name, to, i) in &p.outputs {

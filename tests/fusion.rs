@@ -59,19 +59,7 @@ fn run_source(source: &str, parties: &[&str], n: usize, jit: bool) -> Run {
         .iter()
         .map(|seg| LocalParty { segment: seg.clone(), inputs: seg.inputs.iter().map(|d| data(&d.name)).collect(), bindings: bound.clone() })
         .collect();
-    let spec = RunSpec {
-        parties: compiled.ir.parties.clone(),
-        frac_bits: 40,
-        symbols: Arc::new(symbols),
-        debug: Arc::new(compiled.debug),
-        constants: Arc::new(Vec::new()),
-        context: [3; 32],
-        jit,
-        meter: None,
-        debugger: None,
-        profile: false,
-        limits: Default::default(),
-    };
+    let spec = RunSpec { jit, ..RunSpec::new(compiled.ir.parties.clone(), 40, Arc::new(symbols), Arc::new(compiled.debug), [3; 32]) };
     let mut counter = 0u8;
     let seeds = deal_seeds_from(parties.len(), || {
         counter += 1;

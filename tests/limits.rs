@@ -118,3 +118,14 @@ fn npy_headers_that_claim_too_much_are_refused_naming_the_file() {
     drop(file);
     assert_refused(&s, &sfvm(&s, &module, &sparse, &[]), &["sparse.npy", "TB", "this machine has available"]);
 }
+
+/// A CSV larger than the memory available is refused before a line of it is read (a line is
+/// read whole, and one line could be the whole file): sparse, so it takes no disk.
+#[test]
+fn a_csv_larger_than_memory_is_refused_before_it_is_read() {
+    let s = Scratch::new("csv-limits");
+    let module = compile(&s, "p", &format!("{HEAD}output(reveal(x * y, to: alice), \"p\");\n"));
+    let big = s.path("big.csv");
+    std::fs::File::create(&big).and_then(|f| f.set_len(4 << 40)).expect("a sparse file");
+    assert_refused(&s, &sfvm(&s, &module, &big, &[]), &["big.csv", "bytes of memory this machine has available"]);
+}

@@ -43,9 +43,7 @@ impl VmError {
             _ => false,
         }
     }
-}
 
-impl VmError {
     /// The error's code in spec/errors.md; an error located at a line has its cause's code.
     pub fn code(&self) -> &'static str {
         use sf_isa::LoadError as L;

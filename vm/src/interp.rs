@@ -149,6 +149,9 @@ pub struct Plan {
     /// Transposes made only for the left operand of one later matmul of the block, whose source
     /// lives until then: the matmul reads the source transposed instead (see `lazy_transposes`).
     lazy: Vec<bool>,
+    /// The block's instructions, nested blocks included, each once: what a loop over it or a
+    /// branch skipping it counts, worked out once and not at every start.
+    instructions: u64,
 }
 
 impl Plan {
@@ -232,7 +235,8 @@ impl Plan {
             }
         }
         let lazy = lazy_transposes(&block.code, &frees, live_out);
-        Ok(Plan { frees, bodies, chains: fusion::find_chains(&block.code), products: product_runs(&block.code), lazy })
+        let instructions = block.code.len() as u64 + bodies.iter().flatten().map(|p| p.instructions).sum::<u64>();
+        Ok(Plan { frees, bodies, chains: fusion::find_chains(&block.code), products: product_runs(&block.code), lazy, instructions })
     }
 }
 
@@ -609,9 +613,9 @@ impl<T: Transport> Machine<T> {
             let v = self.get(c.init)?.clone();
             self.set_reg(c.param, v)?;
         }
-        self.limits.looping(n, body)?;
+        self.limits.looping(n, plan.instructions)?;
         if let Some(m) = &self.meter {
-            m.looping(body, n);
+            m.looping(plan.instructions, n);
         }
         for i in 0..n {
             self.iterations.push(i);
@@ -637,7 +641,7 @@ impl<T: Transport> Machine<T> {
         };
         let (block, plan) = if taken { then } else { otherwise };
         if let Some(m) = &self.meter {
-            m.skipped(if taken { otherwise.0 } else { then.0 });
+            m.skipped(if taken { otherwise.1 } else { then.1 }.instructions);
         }
         self.block(block, plan).await?;
         let values: Vec<Value> = results.iter().map(|m| self.get(if taken { m.then_src } else { m.else_src }).cloned()).collect::<Result<_, _>>()?;

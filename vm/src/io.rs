@@ -98,7 +98,7 @@ fn check_npy_size(path: &Path) -> Result<(), VmError> {
             length.saturating_sub(offset)
         )));
     }
-    crate::limits::Limits::of_this_machine(0).fits(elements, &format!("the input of shape {shape_text}")).map_err(|e| data_err(e.to_string()))
+    crate::limits::Limits::default().fits(elements, &format!("the input of shape {shape_text}")).map_err(|e| data_err(e.to_string()))
 }
 
 /// The shape, item size and data offset an .npy header declares, if it can be read.
@@ -150,13 +150,19 @@ fn row_major<T: Clone>(a: ArrayD<T>) -> Vec<T> {
 pub fn read_csv(path: &Path, dtype: DType) -> Result<Table, VmError> {
     let data_err = |message: String| VmError::Data { path: path.to_path_buf(), message };
     let file = std::fs::File::open(path).map_err(|e| data_err(format!("cannot open: {e}")))?;
+    // The file may hold more numbers than memory: checked as they come, a million at a time,
+    // after the file itself (a line is read whole, and one line may be the whole file).
+    let limits = crate::limits::Limits::default();
+    if let (Ok(meta), Some(available)) = (file.metadata(), limits.memory) {
+        if meta.len() > available {
+            return Err(data_err(format!("the file's {} bytes are more than the {available} bytes of memory this machine has available", meta.len())));
+        }
+    }
     let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).trim(csv::Trim::All).from_reader(file);
     let mut cols = None;
     let mut rows = 0;
     let mut header = None;
     let (mut fix, mut int) = (Vec::new(), Vec::new());
-    // The file may hold more numbers than memory: checked as they come, a million at a time.
-    let limits = crate::limits::Limits::of_this_machine(0);
     let mut next_check = 1 << 20;
     for record in reader.records() {
         if fix.len() + int.len() >= next_check {

@@ -9,7 +9,6 @@
 //! run goes are checked again when they start (`Limits::looping`).
 
 use crate::error::VmError;
-use crate::meter::instructions;
 use sf_isa::{display_shape, elements_within_limit, BinOp, Block, DebugInfo, Instr, Literal, Reg, Segment, Shape};
 #[cfg(doc)]
 use sf_isa::MAX_ELEMENTS;
@@ -60,9 +59,8 @@ impl Limits {
         }
     }
 
-    /// A loop of `trips` iterations over `body` is about to start.
-    pub fn looping(&self, trips: u64, body: &Block) -> Result<(), VmError> {
-        let per_trip = instructions(body);
+    /// A loop of `trips` iterations over a body of `per_trip` instructions is about to start.
+    pub fn looping(&self, trips: u64, per_trip: u64) -> Result<(), VmError> {
         let total = trips.saturating_mul(per_trip);
         if total > self.max_instructions {
             return Err(too_many(trips, per_trip, total, self.max_instructions));

@@ -25,15 +25,16 @@ impl Meter {
         self.total.fetch_add(instructions(body) as i64, Ordering::Relaxed);
     }
 
-    /// A loop of `trips` iterations over `body` starts: the total counted the body once.
-    pub fn looping(&self, body: &Block, trips: u64) {
-        let n = instructions(body) as i64;
+    /// A loop of `trips` iterations over a body of `per_trip` instructions starts: the total
+    /// counted the body once.
+    pub fn looping(&self, per_trip: u64, trips: u64) {
+        let n = per_trip as i64;
         self.total.fetch_add(n.saturating_mul(trips as i64) - n, Ordering::Relaxed);
     }
 
-    /// A branch was taken: the other will not run.
-    pub fn skipped(&self, other: &Block) {
-        self.total.fetch_sub(instructions(other) as i64, Ordering::Relaxed);
+    /// A branch was taken: the other, of `instructions` instructions, will not run.
+    pub fn skipped(&self, instructions: u64) {
+        self.total.fetch_sub(instructions as i64, Ordering::Relaxed);
     }
 
     pub fn ran(&self, instructions: u64) {
@@ -149,10 +150,10 @@ mod tests {
         assert_eq!(instructions(&top), 2 + 3 + 2 + 5);
         let m = Meter::default();
         m.plan(&top);
-        m.looping(&body, 10);
-        m.skipped(&leaf(5));
+        m.looping(instructions(&body), 10);
+        m.skipped(instructions(&leaf(5)));
         assert_eq!(m.read().1, 2 + 30 + 2);
-        m.looping(&body, 0);
+        m.looping(instructions(&body), 0);
         assert_eq!(m.read().1, 2 + 27 + 2, "a loop that never runs takes its body off");
         m.ran(40);
         m.sent(7);

@@ -51,6 +51,27 @@ pub struct RunSpec {
     pub limits: crate::limits::Limits,
 }
 
+impl RunSpec {
+    /// A run of these parties with nothing beside the program: no public constants, the JIT
+    /// on, no meter, debugger or profile, this machine's limits. Fields set otherwise follow
+    /// with struct update syntax.
+    pub fn new(parties: Vec<String>, frac_bits: u32, symbols: Arc<Vec<String>>, debug: Arc<DebugInfo>, context: [u8; 32]) -> RunSpec {
+        RunSpec {
+            parties,
+            frac_bits,
+            symbols,
+            debug,
+            constants: Arc::new(Vec::new()),
+            context,
+            jit: true,
+            meter: None,
+            debugger: None,
+            profile: false,
+            limits: Default::default(),
+        }
+    }
+}
+
 /// A failure, attributed to the party where it started.
 #[derive(Debug)]
 pub struct RunFailure {

@@ -262,8 +262,6 @@ pub enum Instr {
 }
 
 impl Instr {
-    /// The registers written at this level (a loop writes its index and carried registers;
-    /// its body's registers belong to the body).
     /// The operation's name, as profiles and traces group instructions: `mul`, `matmul`,
     /// `share`, `reveal`, `loop`...
     pub fn op_name(&self) -> &'static str {
@@ -297,6 +295,8 @@ impl Instr {
         }
     }
 
+    /// The registers written at this level (a loop writes its index and carried registers;
+    /// its body's registers belong to the body).
     pub fn defs(&self) -> Vec<Reg> {
         use Instr::*;
         match self {
